@@ -1,0 +1,137 @@
+"""Capture agent benchmarks, each side by side with its baseline, printed as ratios.
+
+1. Success-path overhead: `replay capture -- python step.py` against `python step.py`
+   for a 1-second CPU-bound step that opens 1,000 files (target: at most +5 %) and for
+   a trivial step (target: at most +40 ms).
+2. Capturing inputs, hashing included, against `cp -r` of the same files: one 1 GiB
+   file (target: at least 0.4x cp's throughput) and 10,000 files of 100 KiB (target:
+   at least 1x). File creation speed on this disk swings with recent deletions, so the
+   two commands alternate round by round and the median per-round ratio is reported.
+3. A second capture of unchanged inputs against the first (target: at least 10x faster).
+
+Run: python bench/bench_capture.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+PY = sys.executable
+REPLAY = [PY, "-m", "replay"]
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def env_without_replay() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("REPLAY_")}
+
+
+def overhead(work: Path, rounds: int) -> None:
+    files = work / "many"
+    files.mkdir()
+    for i in range(1000):
+        (files / f"f{i}.txt").write_text("x" * 100)
+    cpu = work / "cpu_step.py"
+    cpu.write_text(textwrap.dedent(f"""
+        import os, time
+        root = {str(files)!r}
+        for name in os.listdir(root):
+            with open(os.path.join(root, name)) as f:
+                f.read()
+        end = time.process_time() + 1.0
+        x = 0
+        while time.process_time() < end:
+            x += 1
+    """))
+    trivial = work / "trivial.py"
+    trivial.write_text("print('ok')\n")
+    env = {**env_without_replay(), "REPLAY_STORE": str(work / "store")}
+    for name, script, target in (("1 s CPU step, 1,000 files", cpu, "+5%"),
+                                 ("trivial step", trivial, "+40 ms")):
+        plain, wrapped = [], []
+        for _ in range(rounds):
+            plain.append(timed([PY, str(script)], env))
+            wrapped.append(timed([*REPLAY, "capture", "--", "python", str(script)], env))
+        p, w = statistics.median(plain), statistics.median(wrapped)
+        print(f"overhead  {name:28} python {p * 1000:7.1f} ms   replay capture {w * 1000:7.1f} ms"
+              f"   +{(w - p) * 1000:6.1f} ms ({(w / p - 1) * 100:+.1f}%)   target {target}")
+
+
+def failing_step(work: Path) -> Path:
+    step = work / "fail_step.py"
+    step.write_text("import sys\nraise SystemExit(f'failed on {sys.argv[1]}')\n")
+    return step
+
+
+def capture_vs_cp(work: Path, name: str, source: Path, total_bytes: int, rounds: int,
+                  target: str) -> None:
+    step = failing_step(work)
+    env = env_without_replay()
+    ratios, ours, theirs = [], [], []
+    for r in range(rounds):
+        store = work / f"store-{r}"
+        dest = work / f"cp-{r}"
+        t_cp = timed(["cp", "-r", str(source), str(dest)])
+        t_cap = timed([*REPLAY, "capture", "--store", str(store), "--max-input-bytes", "64GB",
+                       "--max-file-bytes", "64GB", "--", "python", str(step), str(source)], env)
+        ratios.append(t_cp / t_cap)
+        ours.append(t_cap)
+        theirs.append(t_cp)
+        shutil.rmtree(dest)
+        if r < rounds - 1:
+            shutil.rmtree(store)
+    mb = total_bytes / 1e6
+    print(f"inputs    {name:28} cp -r {mb / statistics.median(theirs):7.0f} MB/s   "
+          f"capture {mb / statistics.median(ours):7.0f} MB/s   ratio {statistics.median(ratios):.2f}x"
+          f"   target {target}")
+    again = [timed([*REPLAY, "capture", "--store", str(work / f"store-{rounds - 1}"),
+                    "--max-input-bytes", "64GB", "--max-file-bytes", "64GB", "--",
+                    "python", str(step), str(source)], env) for _ in range(3)]
+    first = statistics.median(ours)
+    print(f"recapture {name:28} first {first * 1000:7.0f} ms   unchanged again "
+          f"{statistics.median(again) * 1000:7.0f} ms   {first / statistics.median(again):.1f}x faster"
+          f"   target 10x")
+    shutil.rmtree(work / f"store-{rounds - 1}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs and fewer rounds")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 5
+    with tempfile.TemporaryDirectory(prefix="bench-capture-", dir=os.environ.get("BENCH_DIR")) as tmp:
+        work = Path(tmp)
+        overhead(work, rounds)
+        big = work / "big"
+        big.mkdir()
+        size = (128 if args.quick else 1024) << 20
+        with open(big / "data.bin", "wb") as f:
+            block = os.urandom(1 << 20)
+            for _ in range(size >> 20):
+                f.write(block)
+        capture_vs_cp(work, f"one {size >> 20} MiB file", big, size, rounds, "0.4x")
+        shutil.rmtree(big)
+        small = work / "small"
+        small.mkdir()
+        count = 2000 if args.quick else 10_000
+        payload = os.urandom(100 << 10)
+        for i in range(count):
+            (small / f"part-{i:05d}.bin").write_bytes(payload[i % 100 :] + payload[: i % 100])
+        capture_vs_cp(work, f"{count:,} files of 100 KiB", small, count * (100 << 10), rounds, "1x")
+
+
+if __name__ == "__main__":
+    main()

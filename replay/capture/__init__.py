@@ -1,0 +1,188 @@
+"""The capture agent's entry points: the `replay capture` wrapper and `install()`.
+
+Both watch the step with an `Agent` and leave the step's outcome untouched: same
+stderr, same exit status, whatever happens to the capture.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from types import TracebackType
+
+from replay.capture.agent import Agent, StepInfo, warn
+from replay.capture.options import CaptureOptions
+from replay.launch import Plan, exit_code_of, plan_from_command, report, run_in_process, source_root
+
+REPORT_ENV = "REPLAY_REPORT_FILE"
+
+
+def step_name(options: CaptureOptions, plan: Plan | None, cmd: list[str]) -> str:
+    if options.name:
+        return options.name
+    if plan is None:
+        return os.path.basename(cmd[0]) if cmd else "step"
+    if plan.mode == "module":
+        return plan.target.rsplit(".", 1)[-1]
+    return os.path.splitext(os.path.basename(plan.target))[0]
+
+
+def capture_command(cmd: list[str], options: CaptureOptions) -> int:
+    """Run `cmd` under the agent and return the status to exit with.
+
+    Python steps run in this process; anything else runs as a child whose own Python
+    processes are captured by the startup hook (REPLAY_CAPTURE=1 is passed down).
+    """
+    plan = plan_from_command(cmd)
+    if plan is None:
+        return _capture_child(cmd, options)
+    cwd = os.getcwd()
+    step = StepInfo(
+        mode=plan.mode,
+        target=os.path.abspath(plan.target) if plan.mode == "script" else plan.target,
+        argv=plan.argv,
+        name=step_name(options, plan, cmd),
+        source_root=source_root(plan, cwd),
+        cwd=cwd,
+    )
+    # Python processes the step starts inherit the settings; they report to our file.
+    os.environ.update({k: v for k, v in options.to_env().items() if k != "REPLAY_CAPTURE"})
+    agent = Agent(options, step)
+    agent.start()
+    ended = run_in_process(plan)
+    from replay.capture.failure import trim_traceback
+
+    trimmed = trim_traceback(ended.tb)
+    agent.stop_watching()
+    report(ended, trimmed)
+    agent.finish(ended.exc, trimmed, ended.exit_code)
+    if ended.interrupted:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    return ended.exit_code
+
+
+def _capture_child(cmd: list[str], options: CaptureOptions) -> int:
+    """Run a non-Python (or other-interpreter) command; capture it only if none of its
+    Python processes captured their own failure."""
+    with tempfile.NamedTemporaryFile("r", prefix="replay-report-", delete=False) as report_file:
+        pass
+    env = {**os.environ, **options.to_env(), REPORT_ENV: report_file.name}
+    cwd = os.getcwd()
+    step = StepInfo(
+        mode="command", target=cmd[0], argv=list(cmd), name=step_name(options, None, cmd),
+        source_root=cwd, cwd=cwd,
+    )
+    agent = Agent(options, step)
+    try:
+        proc = subprocess.Popen(cmd, env=env)
+    except OSError as exc:
+        print(f"replay: cannot run {cmd[0]!r}: {exc.strerror or exc}", file=sys.stderr)
+        os.unlink(report_file.name)
+        return 127 if isinstance(exc, FileNotFoundError) else 126
+    while True:
+        try:
+            status = proc.wait()
+            break
+        except KeyboardInterrupt:
+            continue  # the child got the SIGINT too; its status decides
+    with open(report_file.name, encoding="utf-8") as f:
+        child_captured = bool(f.read().strip())
+    os.unlink(report_file.name)
+    sig = -status if status < 0 else None
+    exit_code = 128 + sig if sig else status
+    if not child_captured:
+        agent.files.stop()
+        agent.finish(None, None, exit_code, signal=sig)
+    if sig:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    return exit_code
+
+
+_installed: Agent | None = None
+
+
+def current_step(options: CaptureOptions, name: str | None = None) -> StepInfo:
+    """This process's step, read from its original command line."""
+    cwd = os.getcwd()
+    plan = plan_from_command(list(sys.orig_argv))
+    if plan is None:
+        return StepInfo(mode="command", target=sys.orig_argv[0], argv=list(sys.orig_argv),
+                        name=name or step_name(options, None, sys.orig_argv), source_root=cwd, cwd=cwd)
+    return StepInfo(
+        mode=plan.mode,
+        target=os.path.abspath(plan.target) if plan.mode == "script" else plan.target,
+        argv=plan.argv, name=name or step_name(options, plan, []),
+        source_root=source_root(plan, cwd), cwd=cwd,
+    )
+
+
+def install(options: CaptureOptions | None = None, name: str | None = None) -> None:
+    """Capture this process's failure: an uncaught exception, or a non-zero exit.
+
+    For `import replay; replay.install()` at the top of a script and for the
+    startup hook. Idempotent.
+    """
+    global _installed
+    if _installed is not None:
+        return
+    options = options or CaptureOptions.from_env()
+    step = current_step(options, name)
+    agent = Agent(options, step)
+    agent.start()
+    _installed = agent
+    previous = sys.excepthook
+
+    def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        previous(kind, exc, tb)
+        _finish(agent, exc, tb, exit_code_of(exc))
+
+    sys.excepthook = excepthook
+    _hook_exit(agent)
+
+
+def _finish(agent: Agent, exc: BaseException | None, tb: TracebackType | None, code: int) -> None:
+    global _installed
+    if _installed is None:
+        return
+    _installed = None
+    capture_id = agent.finish(exc, tb, code)
+    report_path = os.environ.get(REPORT_ENV)
+    if capture_id and report_path:
+        try:
+            with open(report_path, "a", encoding="utf-8") as f:
+                f.write(capture_id + "\n")
+        except OSError:
+            pass
+
+
+def _hook_exit(agent: Agent) -> None:
+    """A `sys.exit(n)` that ends the process never reaches `sys.excepthook`. Remember
+    the last SystemExit raised through `sys.exit` and judge it at interpreter exit."""
+    import atexit
+
+    real_exit = sys.exit
+
+    def exit_(status: object = None) -> None:
+        try:
+            real_exit(status)
+        except SystemExit as exc:
+            agent.pending_exit = exc
+            raise
+
+    sys.exit = exit_  # type: ignore[assignment]
+
+    def at_exit() -> None:
+        pending = getattr(agent, "pending_exit", None)
+        code = exit_code_of(pending) if pending is not None else 0
+        _finish(agent, pending, None, code)
+
+    atexit.register(at_exit)

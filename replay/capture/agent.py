@@ -1,0 +1,188 @@
+"""The capture agent: watch a step while it runs, snapshot it when it fails.
+
+`Agent.start()` is all a succeeding step pays for: an audit hook, two stream tees, a
+log-record factory and a few `stat` calls, all from the standard library. Only
+`Agent.finish()` on a failure (or with `always`) loads the heavier modules that write
+a capture, and it does so under a time limit and a blanket guard, because the one
+thing the agent may never do is change the step's outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from replay.capture.options import CaptureOptions
+from replay.capture.watch import FileWatch, LogTail, TailTee
+
+OUTPUT_HINTS = ("out", "dest", "save", "export", "result", "write", "target", "dump")
+
+
+@dataclass
+class StepInfo:
+    """How the step was started."""
+
+    mode: str  # "script" | "module" | "command"
+    target: str
+    argv: list[str]
+    name: str
+    source_root: str
+    executable: str = sys.executable
+    cwd: str = field(default_factory=os.getcwd)
+
+
+@dataclass
+class PathArg:
+    path: str
+    option: str
+    existed: bool
+
+
+def path_arguments(argv: list[str], cwd: str) -> list[PathArg]:
+    """Values in argv that name a path (existing, or whose parent folder exists)."""
+    found: list[PathArg] = []
+    option = ""
+    for token in argv:
+        value = token
+        if token.startswith("-"):
+            if "=" not in token:
+                option = token
+                continue
+            option, value = token.split("=", 1)
+        if value and not value.startswith("-") and ("/" in value or "." in value or os.path.exists(value)):
+            full = os.path.normpath(os.path.join(cwd, value))
+            exists = os.path.exists(full)
+            if exists or os.path.isdir(os.path.dirname(full) or "/"):
+                found.append(PathArg(full, option.lstrip("-").lower(), exists))
+        option = ""
+    return found
+
+
+def looks_like_output(arg: PathArg) -> bool:
+    return any(hint in arg.option for hint in OUTPUT_HINTS)
+
+
+class Agent:
+    """One step's watch; `finish` writes the capture when one is due."""
+
+    def __init__(self, options: CaptureOptions, step: StepInfo) -> None:
+        self.options = options
+        self.step = step
+        self.started = time.time()
+        self.files = FileWatch.get()
+        self.logs = LogTail()
+        self.stdout: TailTee | None = None
+        self.stderr: TailTee | None = None
+        self.path_args = path_arguments(step.argv[1:], step.cwd)
+        self.recorder: Any = None
+        self.pending_exit: SystemExit | None = None
+
+    def start(self) -> None:
+        wants_boundaries = "replay.boundaries" in sys.modules or _step_declares_boundaries(
+            self.step.source_root
+        )
+        self.files.start()
+        self.logs.start()
+        self.stdout = TailTee(sys.stdout)
+        sys.stdout = self.stdout  # type: ignore[assignment]
+        self.stderr = TailTee(sys.stderr)
+        sys.stderr = self.stderr  # type: ignore[assignment]
+        if wants_boundaries:
+            from replay import boundaries
+
+            self.recorder = boundaries.start_recording(self.step.source_root)
+
+    def stop_watching(self) -> None:
+        self.files.stop()
+        self.logs.stop()
+        for name, tee in (("stdout", self.stdout), ("stderr", self.stderr)):
+            if tee is not None and getattr(sys, name) is tee:
+                setattr(sys, name, tee._stream)
+
+    def finish(
+        self,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        exit_code: int,
+        signal: int | None = None,
+    ) -> str | None:
+        """Write a capture if the step failed (or `always`); return its id.
+
+        Never raises: any problem becomes one warning line on stderr.
+        """
+        self.stop_watching()
+        if exit_code == 0 and not isinstance(exc, BaseException) and not self.options.always:
+            return None
+        result: dict[str, Any] = {}
+        try:
+            from replay.capture import writer
+            from replay.capture.discover import real_failure
+
+            failing = real_failure(exc, exit_code, self.logs.records)
+            if failing is not exc and failing is not None:
+                exc, tb = failing, failing.__traceback__
+            elif isinstance(exc, SystemExit):
+                exc, tb = None, None
+
+            # The failing frames are read here, on the step's thread, while they are alive;
+            # copying and publishing run in a thread that may be abandoned at the deadline.
+            snapshot = writer.snapshot(self, exc, tb, exit_code, signal)
+        except BaseException as err:  # reported below, never raised into the step
+            result["error"] = err
+        else:
+
+            def work() -> None:
+                try:
+                    result["id"], result["store"] = writer.persist(self, snapshot)
+                except BaseException as err:
+                    result["error"] = err
+
+            worker = threading.Thread(target=work, name="replay-capture", daemon=True)
+            worker.start()
+            worker.join(self.options.timeout)
+            if worker.is_alive():
+                result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
+        if "error" in result:
+            err = result["error"]
+            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+            warn(f"capture failed ({type(err).__name__}: {reason}); the step's outcome is unchanged")
+            return None
+        if exit_code != 0:
+            warn(
+                f"captured {result['id']} in {result['store']} "
+                f"(replay run {result['id']} --attach)",
+                prefix="",
+            )
+        return str(result["id"])
+
+
+def warn(message: str, prefix: str = "warning: ") -> None:
+    stream = getattr(sys, "__stderr__", None) or sys.stderr
+    try:
+        stream.write(f"replay: {prefix}{message}\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _step_declares_boundaries(root: str) -> bool:
+    """Cheap check for `[tool.replay]` in the step's pyproject, without parsing TOML."""
+    folder = root
+    for _ in range(6):
+        path = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(path):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    return "[tool.replay]" in f.read(200_000)
+            except OSError:
+                return False
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return False

@@ -1,0 +1,169 @@
+"""Which files a capture keeps, and copying them into the store.
+
+Inputs come from three places (paths in argv, declared inputs, files the step opened
+for reading); sources are the user's files under the step's source root. Both are
+copied into the store's blobs within size budgets; what does not fit is recorded by
+path and size only (reference-only) and must be supplied at replay.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from replay.capture.failure import is_library_file
+from replay.store import LocalStore
+
+SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", "__pycache__", "node_modules", ".replay", ".venv", "venv",
+     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".ipynb_checkpoints", "outputs",
+     "logs", "mlruns", "wandb"}
+)
+SOURCE_SUFFIXES = frozenset(
+    {".py", ".pyi", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".json", ".txt", ".sh", ".md",
+     ".sql", ".j2", ".jinja"}
+)
+SYSTEM_PREFIXES = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/", "/lib", "/bin/", "/sbin/",
+                   "/var/lib/", "/run/")
+WORKERS = 4
+
+
+@dataclass
+class Budget:
+    """How many input bytes may still be copied."""
+
+    left: int
+    per_file: int
+
+    def take(self, size: int) -> bool:
+        if size > self.per_file or size > self.left:
+            return False
+        self.left -= size
+        return True
+
+
+@dataclass
+class Copier:
+    """Copies files into a store's blobs, reusing hashes of files seen unchanged before.
+
+    Cache look-ups and updates happen on the calling thread (SQLite connections are
+    per-thread); only the copying fans out to worker threads.
+    """
+
+    store: LocalStore
+    remembered: list[tuple[str, os.stat_result, str]] = field(default_factory=list)
+
+    def _known(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
+        cached = self.store.index().cached_hashes(items)
+        return {p: h for p, h in cached.items() if self.store.has_blob(h)}
+
+    def one(self, path: str, st: os.stat_result) -> tuple[str, int]:
+        return self.many([(path, st)])[0]
+
+    def many(self, items: list[tuple[str, os.stat_result]]) -> list[tuple[str, int]]:
+        known = self._known(items)
+        todo = [(p, st) for p, st in items if p not in known]
+        if len(todo) < 8:
+            copied = [self.store.add_file(p) for p, _ in todo]
+        else:
+            with ThreadPoolExecutor(WORKERS) as pool:
+                copied = list(pool.map(self.store.add_file, (p for p, _ in todo)))
+        fresh = dict(zip((p for p, _ in todo), copied))
+        self.remembered.extend((p, st, fresh[p][0]) for p, st in todo)
+        return [(known[p], st.st_size) if p in known else fresh[p] for p, st in items]
+
+    def flush(self) -> None:
+        self.store.index().remember_hashes(self.remembered)
+        self.remembered.clear()
+
+
+def walk_files(root: str, limit: int) -> Iterable[tuple[str, os.stat_result]]:
+    """Regular files under `root` (links not followed), at most `limit` of them."""
+    count = 0
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIP_DIRS:
+                    stack.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                count += 1
+                if count > limit:
+                    return
+                yield entry.path, entry.stat(follow_symlinks=False)
+
+
+def _file_ref(root: str, path: str, size: int, digest: str | None) -> dict[str, Any]:
+    rel = os.path.relpath(path, root).replace(os.sep, "/")
+    return {"path": rel, "size": size, "sha256": digest, "copied": digest is not None}
+
+
+def capture_input(
+    path: str, how: str, copier: Copier, budget: Budget, max_files: int = 100_000
+) -> dict[str, Any] | None:
+    """One input record; None for paths that are gone or not regular files/folders."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if os.path.isdir(path):
+        files = list(walk_files(path, max_files))
+        total = sum(st.st_size for _, st in files)
+        copy = [(p, s) for p, s in files if budget.take(s.st_size)]
+        chosen = {p for p, _ in copy}
+        hashes = dict(zip([p for p, _ in copy], copier.many(copy)))
+        refs = [
+            _file_ref(path, p, s.st_size, hashes[p][0] if p in chosen else None) for p, s in files
+        ]
+        return {"path": path, "kind": "dir", "how": how, "size": total,
+                "copied": len(chosen) == len(files), "files": refs}
+    if not os.path.isfile(path):
+        return None
+    if budget.take(st.st_size):
+        digest, size = copier.one(path, st)
+        return {"path": path, "kind": "file", "how": how, "size": size, "sha256": digest}
+    return {"path": path, "kind": "file", "how": how, "size": st.st_size, "copied": False}
+
+
+def is_candidate_input(path: str, exclude_roots: tuple[str, ...]) -> bool:
+    """An opened file counts as an input unless it is code, a library or system file."""
+    if path.startswith(SYSTEM_PREFIXES) or is_library_file(path):
+        return False
+    if path.endswith((".py", ".pyc", ".pth", ".so")):
+        return False
+    return not path.startswith(exclude_roots)
+
+
+def capture_sources(root: str, copier: Copier, max_bytes: int, max_files: int,
+                    extra: Iterable[str] = ()) -> tuple[list[dict[str, Any]], bool]:
+    """The user's source files under `root` (plus `extra` files), hashed and copied."""
+    picked: list[tuple[str, os.stat_result]] = []
+    used = 0
+    truncated = False
+    for path, st in walk_files(root, max_files * 4):
+        if os.path.splitext(path)[1] not in SOURCE_SUFFIXES or is_library_file(path):
+            continue
+        if st.st_size > 2 << 20 or used + st.st_size > max_bytes or len(picked) >= max_files:
+            truncated = True
+            continue
+        used += st.st_size
+        picked.append((path, st))
+    refs = [
+        _file_ref(root, p, size, digest)
+        for (p, _), (digest, size) in zip(picked, copier.many(picked))
+    ]
+    known = {p for p, _ in picked}
+    for path in extra:
+        if path not in known and path.startswith(root + os.sep) and os.path.isfile(path):
+            st = os.stat(path)
+            digest, size = copier.one(path, st)
+            refs.append(_file_ref(root, path, size, digest))
+    return refs, truncated

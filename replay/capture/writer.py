@@ -1,0 +1,233 @@
+"""Write a capture: snapshot the failing state, then copy and publish it.
+
+`snapshot` runs on the step's thread while the failing frames are alive and does
+only in-memory work. `persist` copies files into the store and publishes the
+manifest; the agent runs it under a deadline. Everything textual passes through one
+redactor before it is kept, so no secret reaches the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import resource
+import socket
+import sys
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from replay.capture.failure import describe_failure, trim_traceback
+from replay.capture.files import Budget, Copier, capture_input, capture_sources, is_candidate_input
+from replay.redact import Redactor
+
+if TYPE_CHECKING:
+    from replay.capture.agent import Agent
+    from replay.store import LocalStore
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _peak_rss_kb() -> int | None:
+    try:
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    except (OSError, ValueError):
+        return None
+
+
+def snapshot(
+    agent: Agent,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+    exit_code: int,
+    signal: int | None,
+) -> dict[str, Any]:
+    """Everything about the failure that lives only in memory, redacted."""
+    redactor = Redactor(os.environ)
+    step = agent.step
+    argv = redactor.redact_argv(step.argv)  # first: secrets it finds are hunted everywhere after
+    failure = None
+    if exc is not None:
+        failure = describe_failure(
+            exc, trim_traceback(tb), redactor.redact_text, redactor.redact_value, step.cwd
+        )
+    variables, redacted = redactor.redact_env(dict(os.environ))
+    outputs = [
+        {
+            "path": arg.path,
+            "existed_at_start": arg.existed,
+            "existed_at_end": os.path.exists(arg.path),
+            "how": "argv",
+        }
+        for arg in agent.path_args
+        if _is_output(arg)
+    ]
+    tee_out, tee_err = agent.stdout, agent.stderr
+    return {
+        "redactor": redactor,
+        "step": {
+            "name": step.name,
+            "argv": argv,
+            "cwd": step.cwd,
+            "mode": step.mode,
+            "target": step.target,
+            "executable": step.executable,
+            "source_root": step.source_root,
+        },
+        "outcome": {
+            "exit_code": exit_code,
+            "signal": signal,
+            "duration_s": round(max(0.0, time.time() - agent.started), 3),
+            "peak_rss_kb": _peak_rss_kb(),
+        },
+        "failure": failure,
+        "outputs": outputs,
+        "reads": dict(agent.files.reads),
+        "writes": dict(agent.files.writes),
+        "environment": {"variables": variables, "redacted": redacted},
+        "logs": {
+            "stdout": redactor.redact_text(tee_out.tail() if tee_out else ""),
+            "stderr": redactor.redact_text(tee_err.tail() if tee_err else ""),
+            "records": [
+                {**r, "message": redactor.redact_text(r["message"])} for r in agent.logs.as_dicts()
+            ],
+        },
+        "recorder": agent.recorder,
+    }
+
+
+def _is_output(arg: Any) -> bool:
+    from replay.capture.agent import looks_like_output
+
+    return looks_like_output(arg)
+
+
+def open_store(spec: str | None) -> LocalStore:
+    from replay.store import LocalStore, resolve_store_spec
+
+    store = LocalStore(resolve_store_spec(spec))
+    store.ensure()
+    return store
+
+
+def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
+    """Copy inputs, sources and the environment lockfile into the store and publish."""
+    from replay import lockfile
+    from replay.bundle import Manifest
+
+    options = agent.options
+    store = open_store(options.store)
+    copier = Copier(store)
+    budget = Budget(options.max_input_bytes, options.max_file_bytes)
+    exclude = (str(store.root) + os.sep, options_source_prefix(agent))
+
+    sources, truncated = capture_sources(
+        agent.step.source_root, copier, options.max_source_bytes, options.max_source_files
+    )
+    source_files = {os.path.realpath(os.path.join(agent.step.source_root, s["path"])) for s in sources}
+    inputs: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def add(path: str, how: str) -> None:
+        full = os.path.realpath(os.path.join(agent.step.cwd, path))
+        if full in seen:
+            return
+        seen.add(full)
+        record = capture_input(full, how, copier, budget)
+        if record is not None:
+            record["path"] = os.path.normpath(os.path.join(agent.step.cwd, path))
+            inputs.append(record)
+
+    output_paths = {o["path"] for o in snap["outputs"]}
+    for arg in agent.path_args:
+        if arg.existed and arg.path not in output_paths and arg.path != agent.step.target:
+            add(arg.path, "argv")
+    for path in options.inputs:
+        add(path, "declared")
+    for path in snap["reads"]:
+        full = os.path.realpath(os.path.join(agent.step.cwd, path))
+        if full in source_files or _under_any(full, seen):
+            continue
+        if is_candidate_input(full, exclude):
+            add(full, "opened")
+
+    dists = lockfile.scan()
+    pyinfo = lockfile.python_info()
+    environment = {
+        **snap["environment"],
+        "python": pyinfo,
+        "host": _host_facts(),
+        "distributions": dists,
+        "pylock": store.add_bytes(lockfile.to_pylock(dists, pyinfo).encode()),
+        "requirements": store.add_bytes(lockfile.to_requirements(dists).encode()),
+        "conda": lockfile.conda_info(),
+    }
+    upstream = snap["recorder"].to_calls(store, budget) if snap["recorder"] is not None else []
+    capture_id = store.new_id()
+    failure = snap["failure"]
+    manifest = Manifest.model_validate(
+        {
+            "id": capture_id,
+            "created": _now(),
+            "status": "failed" if (failure or snap["outcome"]["exit_code"]) else "passed",
+            "kind": "step",
+            "step": {**snap["step"], "sources": sources, "sources_truncated": truncated},
+            "outcome": snap["outcome"],
+            "failure": failure,
+            "inputs": inputs,
+            "outputs": snap["outputs"],
+            "upstream": upstream,
+            "environment": environment,
+            "logs": snap["logs"],
+            "extra": {
+                "source_hash": _source_hash(sources),
+                "writes": _write_counts(snap["writes"], exclude),
+            },
+        }
+    )
+    store.publish(manifest)
+    copier.flush()
+    return capture_id, str(store.root)
+
+
+def options_source_prefix(agent: Agent) -> str:
+    """Source files are captured as sources, not as opened inputs."""
+    return agent.step.source_root.rstrip(os.sep) + os.sep + "__pycache__"
+
+
+def _under_any(path: str, roots: set[str]) -> bool:
+    return any(path == r or path.startswith(r + os.sep) for r in roots)
+
+
+def _source_hash(sources: list[dict[str, Any]]) -> str:
+    from replay.hashing import hash_bytes
+
+    text = "\n".join(f"{s['path']} {s['sha256']}" for s in sorted(sources, key=lambda s: s["path"]))
+    return hash_bytes(text.encode())
+
+
+def _write_counts(writes: dict[str, int], exclude: tuple[str, ...]) -> dict[str, Any]:
+    """Files the step opened for writing, with counts and the filesystem type of each,
+    so repeated appends to a network mount can be recognised."""
+    from replay.capture.mounts import filesystem_of
+
+    out: dict[str, Any] = {}
+    for path, count in sorted(writes.items(), key=lambda kv: -kv[1])[:200]:
+        if path.startswith(exclude) or path.startswith(("/dev/", "/proc/")):
+            continue
+        out[path] = {"opens": count, "fs": filesystem_of(path)}
+    return out
+
+
+def _host_facts() -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "pid": os.getpid(),
+        "argv0": sys.argv[0] if sys.argv else "",
+    }

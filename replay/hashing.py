@@ -1,0 +1,93 @@
+"""Content hashing, fused with copying so a capture reads each input once.
+
+sha256 from the standard library keeps the agent dependency-free. For big files the
+kernel copies (`copy_file_range`) on one core while this thread hashes on the other,
+so a capture runs at hashing speed rather than at hashing plus copying speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+CHUNK = 1 << 20
+SMALL = 4 << 20
+"""Files up to this size are read once into memory, hashed and written."""
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """Return (sha256 hex, size) of a file, reading it in large chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            size += n
+    return h.hexdigest(), size
+
+
+def _kernel_copy(src_fd: int, dst_fd: int, size: int, errors: list[BaseException]) -> None:
+    try:
+        done = 0
+        while done < size:
+            try:
+                n = os.copy_file_range(src_fd, dst_fd, size - done, done, done)
+            except OSError:
+                n = os.sendfile(dst_fd, src_fd, done, min(size - done, 1 << 30))
+            if n == 0:
+                break
+            done += n
+    except BaseException as exc:  # reported to the hashing thread
+        errors.append(exc)
+
+
+def copy_and_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[str, int]:
+    """Copy `src` to the new file `dst` and return (sha256, size) of what was copied.
+
+    The size is taken from `fstat` before copying; a file that grows meanwhile is copied
+    and hashed up to that size, so the hash always describes the bytes in `dst`.
+    """
+    with open(src, "rb", buffering=0) as fsrc:
+        size = os.fstat(fsrc.fileno()).st_size
+        if size <= SMALL:
+            data = fsrc.read(size)
+            with open(dst, "xb", buffering=0) as fdst:
+                fdst.write(data)
+            return hash_bytes(data), len(data)
+        with open(dst, "xb", buffering=0) as fdst:
+            errors: list[BaseException] = []
+            copier = threading.Thread(
+                target=_kernel_copy, args=(fsrc.fileno(), fdst.fileno(), size, errors)
+            )
+            copier.start()
+            try:
+                digest = _hash_range(src, size)
+            finally:
+                copier.join()
+            if errors:
+                raise errors[0]
+            if os.fstat(fdst.fileno()).st_size != size:
+                raise OSError(f"short copy of {os.fspath(src)!r}")
+    return digest, size
+
+
+def _hash_range(path: str | os.PathLike[str], size: int) -> str:
+    h = hashlib.sha256()
+    left = size
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while left > 0:
+            n = f.readinto(view[: min(CHUNK, left)])
+            if not n:
+                raise OSError(f"{os.fspath(path)!r} shrank while it was captured")
+            h.update(view[:n])
+            left -= n
+    return h.hexdigest()

@@ -1,0 +1,139 @@
+"""The store's SQLite index: fast listing, and a cache of input hashes.
+
+The capture folders are the source of truth; the index is a cache that `listing`
+repairs whenever it disagrees with them, so deleting `index.sqlite` loses nothing.
+The hash cache lets a second capture of unchanged inputs skip reading them: an entry
+is trusted only while the file's device, inode, size and mtime are unchanged and the
+blob it names is still in the store.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from replay.bundle import Manifest
+    from replay.store import LocalStore
+
+COLUMNS = ("id", "step", "created", "status", "kind", "error", "exit_code", "host", "source_hash")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS captures (
+    id TEXT PRIMARY KEY, step TEXT, created TEXT, status TEXT, kind TEXT,
+    error TEXT, exit_code INTEGER, host TEXT, source_hash TEXT
+);
+CREATE INDEX IF NOT EXISTS captures_created ON captures(created);
+CREATE TABLE IF NOT EXISTS hashcache (
+    path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,
+    sha256 TEXT
+);
+"""
+
+
+class Index:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=30000")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                pass  # another process holds it; the mode is already set or will be
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def add(self, manifest: Manifest) -> None:
+        """Record a published capture. A failure here loses nothing (listing repairs it)."""
+        self.add_rows([manifest.summary()])
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                f"INSERT OR REPLACE INTO captures VALUES ({','.join('?' * len(COLUMNS))})",
+                [tuple(r[c] for c in COLUMNS) for r in rows],
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn is not None and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def listing(self, store: LocalStore) -> list[dict[str, Any]]:
+        """Every capture's summary, newest first, after reconciling with the folders."""
+        on_disk = set(store.ids())
+        db = self._db()
+        indexed = {row[0] for row in db.execute("SELECT id FROM captures")}
+        missing = on_disk - indexed
+        if missing:
+            rows = []
+            for capture_id in missing:
+                try:
+                    rows.append(store.load(capture_id).summary())
+                except Exception:  # an unreadable capture is listed by verify, not here
+                    continue
+            self.add_rows(rows)
+        gone = indexed - on_disk
+        if gone:
+            db.executemany("DELETE FROM captures WHERE id = ?", [(i,) for i in gone])
+        cur = db.execute(f"SELECT {','.join(COLUMNS)} FROM captures ORDER BY created DESC, id")
+        return [dict(zip(COLUMNS, row)) for row in cur if row[0] in on_disk]
+
+    # -- hash cache -------------------------------------------------------------
+    def cached_hashes(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
+        """Hashes of the files whose device, inode, size and mtime are as cached."""
+        found: dict[str, str] = {}
+        stats = dict(items)
+        paths = list(stats)
+        try:
+            db = self._db()
+            for start in range(0, len(paths), 500):
+                chunk = paths[start : start + 500]
+                rows = db.execute(
+                    "SELECT path, dev, ino, size, mtime_ns, sha256 FROM hashcache WHERE path IN "
+                    f"({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for path, dev, ino, size, mtime_ns, digest in rows:
+                    st = stats[path]
+                    if (dev, ino, size, mtime_ns) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+                        found[path] = str(digest)
+        except sqlite3.Error:
+            return {}
+        return found
+
+    def remember_hashes(self, entries: list[tuple[str, os.stat_result, str]]) -> None:
+        if not entries:
+            return
+        try:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO hashcache VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, h)
+                    for p, st, h in entries
+                ],
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            self._rollback()

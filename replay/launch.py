@@ -1,0 +1,151 @@
+"""Run a Python step in this process exactly as `python script.py` or `python -m mod` would.
+
+Both the capture agent and the replay harness run the step in-process, so the
+failing frames are theirs to read. Everything a step can observe is kept as the
+interpreter sets it: `__main__` module, `sys.argv`, `sys.path[0]`, the traceback
+text on stderr and the exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+import shutil
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from types import TracebackType
+
+_PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?$")
+_HARMLESS_FLAGS = frozenset({"-u", "-B", "-Xfrozen_modules=off"})
+
+
+@dataclass
+class Plan:
+    """What to run: a script path or a module name, with its arguments."""
+
+    mode: str  # "script" | "module"
+    target: str
+    args: list[str]
+
+    @property
+    def argv(self) -> list[str]:
+        """`sys.argv` as the step sees it (`-m` steps see the module's file as argv[0],
+        which Python sets itself; this is the form recorded in a capture)."""
+        return [self.target if self.mode == "script" else f"-m {self.target}", *self.args]
+
+
+@dataclass
+class Ended:
+    """How a step ended: the exception it raised (if any) and its exit status."""
+
+    exc: BaseException | None
+    tb: TracebackType | None
+    exit_code: int
+    interrupted: bool = False
+
+
+def plan_from_command(cmd: list[str]) -> Plan | None:
+    """A `Plan` when `cmd` runs Python on a script or module this interpreter can run
+    in-process; None for anything else (it then runs as a child process)."""
+    if not cmd:
+        return None
+    exe = cmd[0]
+    if not _is_this_python(exe):
+        return None
+    rest = cmd[1:]
+    while rest and rest[0].startswith("-") and rest[0] != "-m":
+        if rest[0] not in _HARMLESS_FLAGS:
+            return None
+        rest = rest[1:]
+    if not rest:
+        return None
+    if rest[0] == "-m":
+        if len(rest) < 2:
+            return None
+        return Plan("module", rest[1], rest[2:])
+    if rest[0] == "-" or rest[0].startswith("-"):
+        return None
+    return Plan("script", rest[0], rest[1:])
+
+
+def _is_this_python(exe: str) -> bool:
+    if _PYTHON_NAME.match(os.path.basename(exe)) and os.sep not in exe:
+        return True  # "python" as typed: the interpreter replay itself runs under
+    found = shutil.which(exe)
+    return found is not None and os.path.realpath(found) == os.path.realpath(sys.executable)
+
+
+def source_root(plan: Plan, cwd: str) -> str:
+    if plan.mode == "script":
+        return os.path.dirname(os.path.realpath(os.path.join(cwd, plan.target)))
+    return os.path.realpath(cwd)
+
+
+def exit_code_of(exc: BaseException | None) -> int:
+    """The status Python itself would exit with after `exc` escaped `__main__`."""
+    if exc is None:
+        return 0
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code & 0xFF
+        return 1
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return 1
+
+
+def run_in_process(plan: Plan) -> Ended:
+    """Run the step as `__main__` and return how it ended; nothing is printed here."""
+    saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
+    try:
+        if plan.mode == "script":
+            sys.argv = [plan.target, *plan.args]
+            sys.path[0] = os.path.dirname(os.path.abspath(plan.target))
+            runpy.run_path(plan.target, run_name="__main__")
+        else:
+            sys.argv = [plan.target, *plan.args]
+            sys.path[0] = os.getcwd()
+            runpy.run_module(plan.target, run_name="__main__", alter_sys=True)
+    except BaseException as exc:  # every outcome is the step's to report
+        return Ended(exc, exc.__traceback__, exit_code_of(exc), isinstance(exc, KeyboardInterrupt))
+    finally:
+        sys.argv = saved_argv
+        if saved_path0 is not None and sys.path:
+            sys.path[0] = saved_path0
+    return Ended(None, None, 0)
+
+
+def report(ended: Ended, trimmed_tb: TracebackType | None) -> None:
+    """Print what Python prints when an exception ends a program.
+
+    The exception's own traceback is what gets printed, so it is replaced by the
+    trimmed one (which drops only the runner's frames)."""
+    exc = ended.exc
+    if exc is None:
+        return
+    exc.__traceback__ = trimmed_tb
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+        return
+    try:
+        sys.excepthook(type(exc), exc, trimmed_tb)
+    except Exception:
+        traceback.print_exception(type(exc), exc, trimmed_tb)
+
+
+def exit_like(ended: Ended) -> None:
+    """Leave the process the way the step would have: status, or death by SIGINT."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if ended.interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    raise SystemExit(ended.exit_code)

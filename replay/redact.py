@@ -1,0 +1,367 @@
+"""Find secrets in environment variables, argv and free text, and remove them for good.
+
+The capture agent imports this on the failure path inside someone else's job, so it uses
+the standard library only and costs one small import. A secret is recognised two ways:
+
+* by NAME: a variable, option or assignment whose name says it holds a secret
+  (`MY_DB_PASSWORD`, `AWS_SECRET_ACCESS_KEY`, `--token`, `"api_key":`), see
+  `is_secret_name`;
+* by VALUE: a shape that is a secret whatever it is called (JWTs, private key blocks,
+  passwords inside URLs, cloud access keys, vendor tokens, long high-entropy strings).
+
+On top of that, every value of a secret-named environment variable is scrubbed wherever it
+appears in text: that is how a step that prints its own token is caught.
+
+Replacements keep nothing recoverable: no prefix, no length, no hash, just `<redacted>` or
+`<redacted:NAME>` when the secret is a known variable's value. `Redactor.report()` says
+which names were redacted (names only), so a replay can ask for exactly those.
+
+Speed matters because a log tail of a megabyte is redacted on the failure path. Python's
+`re` is a backtracking engine that pays per text position for an alternation of many
+patterns (a single alternation of these rules took 400 ms per MB here), but it scans for a
+literal prefix at memchr-like speed. So every rule below is anchored on a literal, and the
+"shape" rules share one pass: the text is mapped to token/non-token bytes with
+`bytes.translate`, and only runs of 20 or more token characters are examined in Python.
+All scanning works on a latin-1 image of the text (one byte per character, so offsets
+match the original `str`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+
+REDACTED = "<redacted>"
+
+# --- secrets by name ---------------------------------------------------------------
+
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+# A word of a name that marks the name as holding a secret.
+_SECRET_WORDS = frozenset(
+    "key token secret secrets password passwords passwd pwd pass passphrase credential"
+    " credentials cred creds sas sig signature auth authorization private connstr cookie"
+    " dsn jwt bearer pat apikey".split()
+)
+# Fragments found in the name with separators removed: they catch run-together names
+# (`DBPASSWORD`, `ACCOUNTKEY`, `STORAGE_CONNECTION_STRING` -> `connectionstring`).
+_SECRET_FRAGMENTS = (
+    "password", "passwd", "passphrase", "secret", "credential", "apikey", "connstr",
+    "connectionstring", "accesskey", "accountkey", "privatekey", "masterkey", "sastoken",
+    "authtoken", "accesstoken", "refreshtoken", "identityheader", "msisecret",
+)
+# A last word that makes the name describe a secret rather than hold one:
+# `SSH_KEY_PATH`, `PRIMARY_KEY_COLUMN`, `AUTH_TYPE`, `KeyError`, `TOKEN_EXPIRY`.
+_DESCRIBING = frozenset(
+    "path file filename dir directory name column col field length len size type kind"
+    " format version enabled disabled expiry expires ttl timeout error exception warning"
+    " count mode provider method algorithm prefix limit sock socket".split()
+)
+# `key` after one of these is a data key, not a secret (`PRIMARY_KEY`, `SORT_KEY`).
+_KEY_QUALIFIERS = frozenset(
+    "primary foreign sort partition join group index cache lookup unique composite"
+    " surrogate natural hot dict row shard routing hash cluster order merge public".split()
+)
+# The shell's working directories: `pwd` here is not a password.
+_SHELL_NAMES = frozenset({"pwd", "oldpwd"})
+# Values of secret-named variables that are flags, not secrets (`USE_AUTH=1`).
+_TRIVIAL_VALUES = frozenset("true false yes no on off none null 0 1".split())
+
+
+@lru_cache(maxsize=4096)
+def is_secret_name(name: str) -> bool:
+    """Whether a variable, option or key called `name` holds a secret.
+
+    Names are split into words (`_`, `-`, `.` and camelCase); a secret word anywhere
+    counts (`AZUREML_RUN_TOKEN`, `apiKey`, `x-amz-signature`), unless the last word says
+    the name describes the secret (`SSH_KEY_PATH`) or `key` is a data key (`SORT_KEY`).
+    Whole words only, so `KEYBOARD`, `TOKENIZERS_PARALLELISM` and `MAX_TOKENS` stay.
+    """
+    words = [w.lower() for w in _WORDS.findall(name)]
+    if not words or name.lower() in _SHELL_NAMES:
+        return False
+    if len(words) > 1 and words[-1] in _DESCRIBING:
+        return False
+    joined = "".join(words)
+    if any(fragment in joined for fragment in _SECRET_FRAGMENTS):
+        return True
+    for i, word in enumerate(words):
+        if word in _SECRET_WORDS and not (word == "key" and i and words[i - 1] in _KEY_QUALIFIERS):
+            return True
+    return False
+
+
+# --- secrets by value: the rules ------------------------------------------------------
+
+_TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_CLASS_MAP = bytes(0x61 if i in _TOKEN_CHARS else 0x20 for i in range(256))
+_RUN_MIN = 32  # shortest token the shape pass examines; shorter formats have own patterns
+_RUN_NEEDLE = b"a" * _RUN_MIN
+
+# Vendor tokens that can have too little entropy for the generic rule (letters only,
+# no upper case); each starts a token, so a run's first bytes are enough to check.
+_VENDOR_PREFIXES = (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_", b"xox",
+                    b"hf_", b"npm_", b"pypi-", b"AIza", b"sk_live_", b"rk_live_")
+_VENDOR_TOKEN = re.compile(
+    rb"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
+    rb"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+    rb"|hf_[A-Za-z]{30,}"  # Hugging Face
+    rb"|npm_[A-Za-z0-9]{30,}|pypi-[A-Za-z0-9_-]{50,}"  # package registries
+    rb"|AIza[A-Za-z0-9_-]{35}"  # Google API keys
+    rb"|[sr]k_live_[A-Za-z0-9]{16,}"  # Stripe
+)
+# Formats shorter than a run; the look-behind sits after the first literal so that `re`
+# can scan for that literal.
+_SHORT_KEYS = (
+    ("aws-access-key", re.compile(rb"A(?<![A-Za-z0-9]A)[KS]IA[A-Z0-9]{16}(?![A-Za-z0-9])")),
+    ("vendor-token", re.compile(rb"glpat-[A-Za-z0-9_-]{20,}")),  # GitLab
+)
+_JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*")
+_PEM = re.compile(
+    rb"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----"
+    rb"(?:[\s\S]{0,65536}?-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----|[A-Za-z0-9+/=\s\\:,-]*)"
+)
+_URL_PASSWORD = re.compile(rb"://[^\s/:@'\"<>]{0,256}:([^\s/@'\"<>]{1,256})@")
+# Name stems for `name=value` / `name: value` in text, on the lowercased image. Stems
+# are grouped by first letter, one pattern each, so `re` scans for a literal; the whole
+# name is then judged by `is_secret_name` (`tokenizers_parallelism=false`, `KeyError: x`
+# stay as they are).
+_ASSIGN_STEMS = (rb"p(?:ass|wd)", rb"s(?:ecret|ig)", rb"c(?:red|ookie)", rb"token", rb"key", rb"auth")
+_ASSIGN_TAIL = (
+    rb"([a-z0-9_.-]{0,64})['\"]?[ \t]*[:=][ \t]*(?:(?:bearer|basic|token|digest)[ \t]+)?"
+    rb"(?:\"([^\"\n]{1,4096})\"|'([^'\n]{1,4096})'"
+    # unquoted: up to a delimiter, and not code (`key = row["id"]`, `token = f(x)`)
+    rb"|(?![a-z0-9_.]*[(\[])([^\s'\",;&)}\]<>]{1,4096}))"
+)
+_ASSIGNMENTS = tuple(re.compile(stem + _ASSIGN_TAIL) for stem in _ASSIGN_STEMS)
+_NAME_BEFORE = re.compile(rb"[A-Za-z0-9_.-]{0,64}\Z")
+_LOWER_RUN = re.compile(rb"[a-z]{8,}")
+_HAS_DIGIT = re.compile(rb"[0-9]")
+
+Span = tuple[int, int, str, str]
+"""(start, end, report name, replacement) of one secret in the scanned text."""
+
+
+def _looks_random(run: bytes) -> bool:
+    """A token with upper, lower and digits, high entropy and no English-like words.
+
+    The entropy floor scales with length (0.8 bits below the most a string of that length
+    can show), which separates random keys from identifiers such as
+    `HistGradientBoostingClassifier2`; a lowercase run of 8+ letters marks a word.
+    """
+    if run.lower() == run or run.upper() == run or not _HAS_DIGIT.search(run):
+        return False
+    if _LOWER_RUN.search(run):
+        return False
+    n = len(run)
+    entropy = -sum(c / n * math.log2(c / n) for c in Counter(run).values())
+    return entropy >= 0.8 * math.log2(min(n, 64))
+
+
+def _shape_spans(data: bytes) -> Iterator[Span]:
+    """JWTs, vendor tokens and high-entropy strings: every run of 32+ token characters."""
+    classes = data.translate(_CLASS_MAP)
+    pos = classes.find(_RUN_NEEDLE)
+    while pos >= 0:
+        end = classes.find(b" ", pos)
+        end = len(data) if end < 0 else end
+        run = data[pos:end]
+        if (jwt := _jwt_at(data, pos, run)) is not None:
+            yield jwt
+        if run.startswith(_VENDOR_PREFIXES) and (m := _VENDOR_TOKEN.match(run)):
+            yield pos, pos + m.end(), "vendor-token", REDACTED
+        if _looks_random(run):
+            while end < len(data) and end - pos < len(run) + 2 and data[end] == 0x3D:  # '=' padding
+                end += 1
+            yield pos, end, "high-entropy", REDACTED
+        pos = classes.find(_RUN_NEEDLE, end)
+
+
+def _jwt_at(data: bytes, pos: int, run: bytes) -> Span | None:
+    """A JWT touching this run; its header may be a shorter run before the first dot."""
+    at = run.find(b"eyJ")
+    if at < 0:
+        return None
+    start = pos + at
+    if start and data[start - 1] == 0x2E:  # '.': a payload; look for its header
+        head = data.rfind(b"eyJ", max(0, start - 4096), start - 1)
+        start = head if head >= 0 else start
+    m = _JWT.match(data, start)
+    return (m.start(), m.end(), "jwt", REDACTED) if m else None
+
+
+def _pattern_spans(data: bytes) -> Iterator[Span]:
+    """Short cloud keys, private key blocks and passwords inside URLs."""
+    for label, pattern in _SHORT_KEYS:
+        for m in pattern.finditer(data):
+            yield m.start(), m.end(), label, REDACTED
+    for m in _PEM.finditer(data):
+        yield m.start(), m.end(), "private-key", REDACTED
+    for m in _URL_PASSWORD.finditer(data):
+        yield m.start(1), m.end(1), "url-password", REDACTED
+
+
+def _assignment_spans(data: bytes) -> Iterator[Span]:
+    """The value in `password=x`, `"api_key": "x"`, `Authorization: Bearer x`."""
+    low = data.lower()
+    for pattern in _ASSIGNMENTS:
+        for m in pattern.finditer(low):
+            head = _NAME_BEFORE.search(data, max(0, m.start() - 64), m.start())
+            name_start = head.start() if head else m.start()
+            name = data[name_start : m.end(1)].decode("latin-1").strip("-.")
+            if is_secret_name(name):
+                value = next(g for g in (2, 3, 4) if m.start(g) >= 0)
+                yield m.start(value), m.end(value), name, REDACTED
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    """Sort spans and fuse overlapping ones; the earliest (then longest) one names it."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if merged and span[0] <= merged[-1][1]:
+            start, end, name, replacement = merged[-1]
+            merged[-1] = (start, max(end, span[1]), name, replacement)
+        else:
+            merged.append(span)
+    return merged
+
+
+def _variants(value: str) -> set[str]:
+    """How a value may be spelled in text: as is, URL-quoted, JSON- or repr-escaped."""
+    from urllib.parse import quote
+
+    json_escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return {value, quote(value, safe=""), json_escaped, repr(value)[1:-1]}
+
+
+class Redactor:
+    """Redacts env, argv and text with the secrets of one environment in mind.
+
+    Build it once from the job's environment (default: `os.environ`): the values of its
+    secret-named variables are then hunted in every text. `report()` accumulates the
+    names redacted by every call.
+    """
+
+    #: Secret values shorter than this are redacted from env but not hunted in text,
+    #: where a 3-letter value would blank out ordinary words.
+    MIN_LITERAL = 4
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        self._report: dict[str, set[str]] = {"env": set(), "argv": set(), "text": set()}
+        self._literals: list[tuple[bytes, str]] = []
+        for name, value in env.items():
+            if _is_secret_var(name, value):
+                self.learn(name, value)
+
+    def learn(self, name: str, value: str) -> None:
+        """Hunt `value` (a secret known as `name`) in every text redacted from now on."""
+        if len(value) < self.MIN_LITERAL:
+            return
+        known = {literal for literal, _ in self._literals}
+        for variant in _variants(value):
+            literal = variant.encode("latin-1", "replace")
+            if literal not in known:
+                self._literals.append((literal, name))
+        # longest first, so a secret that contains another is found whole
+        self._literals.sort(key=lambda item: -len(item[0]))
+
+    def _scrub(self, text: str) -> tuple[str, set[str]]:
+        """`text` with every secret replaced, and the names of what was found."""
+        if not text:
+            return text, set()
+        data = text.encode("latin-1", "replace")  # one byte per character: same offsets
+        spans: list[Span] = []
+        for literal, name in self._literals:
+            at = data.find(literal)
+            while at >= 0:
+                spans.append((at, at + len(literal), name, f"<redacted:{name}>"))
+                at = data.find(literal, at + len(literal))
+        spans.extend(_shape_spans(data))
+        spans.extend(_pattern_spans(data))
+        spans.extend(_assignment_spans(data))
+        if not spans:
+            return text, set()
+        pieces: list[str] = []
+        last = 0
+        for start, end, _, replacement in _merge(spans):
+            pieces += (text[last:start], replacement)
+            last = end
+        pieces.append(text[last:])
+        return "".join(pieces), {span[2] for span in spans}
+
+    def redact_text(self, text: str) -> str:
+        """`text` (a log, a message, a repr) with every secret replaced."""
+        new, found = self._scrub(text)
+        self._report["text"] |= found
+        return new
+
+    def redact_value(self, name: str, value: str) -> str:
+        """One named value (a local variable's repr, an env var): replaced whole when the
+        name is a secret's, else scrubbed like text."""
+        if _is_secret_var(name, value):
+            self._report["text"].add(name)
+            return f"<redacted:{name}>"
+        return self.redact_text(value)
+
+    def redact_env(self, env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+        """(copy of `env` with secrets replaced, sorted names of the changed variables)."""
+        out: dict[str, str] = {}
+        for name, value in env.items():
+            out[name] = f"<redacted:{name}>" if _is_secret_var(name, value) else self._scrub(value)[0]
+        names = sorted(name for name, value in env.items() if out[name] != value)
+        self._report["env"].update(names)
+        return out, names
+
+    def redact_argv(self, argv: Sequence[str]) -> list[str]:
+        """argv with secrets replaced: `--password x`, `--token=x`, `db.password=x`,
+        and any secret shape or known secret value in any argument."""
+        out: list[str] = []
+        found: set[str] = set()
+        pending: str | None = None  # a secret option whose value is the next argument
+        for arg in argv:
+            if pending is not None and not arg.startswith("--"):
+                out.append(f"<redacted:{pending}>")
+                found.add(pending)
+                self.learn(pending, arg)
+                pending = None
+                continue
+            pending = None
+            name, sep, value = arg.partition("=")
+            option = name.lstrip("-+")
+            if sep and _ARG_NAME.match(option) and _is_secret_var(option, value):
+                out.append(f"{name}=<redacted:{option}>")
+                found.add(option)
+                self.learn(option, value)
+            elif not sep and arg.startswith("-") and _takes_secret(option):
+                pending = option
+                out.append(arg)
+            else:
+                new, names = self._scrub(arg)
+                out.append(new)
+                found |= names
+        self._report["argv"] |= found
+        return out
+
+    def report(self) -> dict[str, list[str]]:
+        """Names (never values) redacted so far, by where they were found."""
+        return {where: sorted(names) for where, names in self._report.items()}
+
+
+_ARG_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
+# Options like these are switches, so the argument after them is not their value.
+_SWITCH_PREFIXES = ("no-", "use-", "with-", "without-", "enable-", "disable-", "skip-")
+
+
+def _is_secret_var(name: str, value: str) -> bool:
+    """A secret-named variable whose value is more than a flag (`USE_AUTH=1` is kept)."""
+    return is_secret_name(name) and value.strip().lower() not in _TRIVIAL_VALUES
+
+
+def _takes_secret(option: str) -> bool:
+    """`--password` takes a secret as its next argument; `--no-auth` is a switch."""
+    return bool(option) and is_secret_name(option) and not option.startswith(_SWITCH_PREFIXES)

@@ -1,0 +1,318 @@
+"""The local capture store: content-addressed blobs, atomically published captures.
+
+Layout under the store root::
+
+    blobs/ab/abcdef...        one file per sha256, shared by every capture
+    captures/<id>/manifest.json
+    index.sqlite              listing cache and input hash cache; rebuildable
+    tmp/                      work in progress; never read as a capture
+
+A blob is written to `tmp/` and renamed into place, so a half-written blob is never
+visible. A capture's manifest is written to a fresh folder under `tmp/` and the folder
+is renamed to `captures/<id>`, so a reader sees a whole capture or none, whatever
+happens to the writer. Everything read back is treated as untrusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
+from replay.hashing import copy_and_hash, hash_bytes, hash_file
+
+if TYPE_CHECKING:
+    from replay.bundle import Manifest
+    from replay.index import Index
+
+MAX_MANIFEST = 64 << 20
+HEX = frozenset("0123456789abcdef")
+
+
+def is_hash(value: str) -> bool:
+    return len(value) == 64 and set(value) <= HEX
+
+
+def is_capture_id(value: str) -> bool:
+    return len(value) == 12 and set(value) <= HEX
+
+
+def default_store_root(env: dict[str, str] | None = None, cwd: Path | None = None) -> Path:
+    """Where captures go when nobody says: the job's auto-uploaded outputs on the cloud
+    ML platform (so captures come back with the run), else a project-local `.replay/`."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    if env.get("AZUREML_RUN_ID"):
+        return cwd / "outputs" / ".replay"
+    return cwd / ".replay"
+
+
+def resolve_store_spec(spec: str | None) -> str:
+    """`--store` beats `REPLAY_STORE` beats the default."""
+    return spec or os.environ.get("REPLAY_STORE") or str(default_store_root())
+
+
+class LocalStore:
+    """A store in a local folder. Safe for many concurrent writers."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).absolute()
+        self.blobs_dir = self.root / "blobs"
+        self.captures_dir = self.root / "captures"
+        self.tmp_dir = self.root / "tmp"
+        self._index: Index | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    # -- layout ---------------------------------------------------------------
+    def ensure(self) -> None:
+        """Create the store's folders; raise StoreError when that is not possible."""
+        try:
+            for d in (self.blobs_dir, self.captures_dir, self.tmp_dir):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store at {self.root}: {exc.strerror or exc}") from exc
+
+    def exists(self) -> bool:
+        return self.captures_dir.is_dir()
+
+    def blob_path(self, digest: str) -> Path:
+        if not is_hash(digest):
+            raise UntrustedCaptureError(f"not a blob hash: {digest[:80]!r}")
+        return self.blobs_dir / digest[:2] / digest
+
+    def capture_dir(self, capture_id: str) -> Path:
+        if not is_capture_id(capture_id):
+            raise UntrustedCaptureError(f"not a capture id: {capture_id[:40]!r}")
+        return self.captures_dir / capture_id
+
+    # -- blobs ----------------------------------------------------------------
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def _tmp_file(self) -> Path:
+        return self.tmp_dir / f"blob-{os.getpid()}-{secrets.token_hex(6)}"
+
+    def _place(self, tmp: Path, digest: str) -> None:
+        final = self.blob_path(digest)
+        if final.exists():
+            tmp.unlink(missing_ok=True)
+            return
+        final.parent.mkdir(exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+
+    def add_bytes(self, data: bytes) -> str:
+        """Store `data` as a blob and return its hash."""
+        digest = hash_bytes(data)
+        if not self.has_blob(digest):
+            tmp = self._tmp_file()
+            with open(tmp, "xb") as f:
+                f.write(data)
+            self._place(tmp, digest)
+        return digest
+
+    def add_file(self, src: str | os.PathLike[str]) -> tuple[str, int]:
+        """Copy a file into the store as a blob; return (hash, size)."""
+        tmp = self._tmp_file()
+        try:
+            digest, size = copy_and_hash(src, tmp)
+            self._place(tmp, digest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return digest, size
+
+    def add_stream(self, stream: BinaryIO, expected: str | None = None) -> tuple[str, int]:
+        """Store what `stream` yields; with `expected`, refuse content of another hash."""
+        import hashlib
+
+        tmp = self._tmp_file()
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "xb") as f:
+                while chunk := stream.read(1 << 20):
+                    h.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
+            digest = h.hexdigest()
+            if expected is not None and digest != expected:
+                raise UntrustedCaptureError(f"blob {expected[:12]} arrived with hash {digest[:12]}")
+            self._place(tmp, digest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return digest, size
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        path = self.blob_path(digest)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError as exc:
+            raise UntrustedCaptureError(f"blob {digest[:12]} is missing from {self.root}") from exc
+
+    def read_blob(self, digest: str, limit: int = MAX_MANIFEST) -> bytes:
+        """Read a blob fully, refusing blobs larger than `limit` or of another hash."""
+        with self.open_blob(digest) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise UntrustedCaptureError(f"blob {digest[:12]} is larger than {limit} bytes")
+        if hash_bytes(data) != digest:
+            raise UntrustedCaptureError(f"blob {digest[:12]} does not match its hash")
+        return data
+
+    def check_blob(self, digest: str) -> str | None:
+        """Return a problem description, or None when the blob is whole."""
+        path = self.blob_path(digest)
+        if not path.is_file():
+            return f"blob {digest} is missing"
+        if hash_file(path)[0] != digest:
+            return f"blob {digest} does not match its hash"
+        return None
+
+    # -- captures -------------------------------------------------------------
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_hex(6)
+
+    def publish(self, manifest: Manifest) -> Path:
+        """Publish a capture atomically. Its blobs must already be in the store."""
+        self.ensure()
+        for digest, _ in manifest.blobs():
+            if not self.has_blob(digest):
+                raise StoreError(f"cannot publish {manifest.id}: blob {digest[:12]} missing")
+        payload = manifest.model_dump_json(indent=1).encode()
+        final = self.capture_dir(manifest.id)
+        work = Path(tempfile.mkdtemp(prefix=f"cap-{manifest.id}-", dir=self.tmp_dir))
+        try:
+            with open(work / "manifest.json", "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(work, 0o755)
+            os.rename(work, final)
+        except OSError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise StoreError(f"cannot publish capture {manifest.id}: {exc.strerror or exc}") from exc
+        self.index().add(manifest)
+        return final
+
+    def publish_raw(self, capture_id: str, payload: bytes) -> Manifest:
+        """Publish manifest bytes that came from elsewhere, validating them first."""
+        manifest = self.parse_manifest(payload, origin=capture_id)
+        if manifest.id != capture_id:
+            raise UntrustedCaptureError(f"manifest of {capture_id} names itself {manifest.id}")
+        if not self.capture_dir(capture_id).exists():
+            self.publish(manifest)
+        return manifest
+
+    def ids(self) -> list[str]:
+        """Published capture ids, read from the folder (the source of truth)."""
+        try:
+            names = os.listdir(self.captures_dir)
+        except FileNotFoundError:
+            return []
+        return [n for n in names if is_capture_id(n)]
+
+    def resolve(self, prefix: str) -> str:
+        """Turn a unique id prefix into the capture id."""
+        prefix = prefix.strip().lower()
+        if not prefix or not set(prefix) <= HEX:
+            raise CaptureNotFound(f"{prefix!r} is not a capture id (ids are hex, like 3f9a2c81d0e4)")
+        matches = [i for i in self.ids() if i.startswith(prefix)]
+        if not matches:
+            raise CaptureNotFound(f"no capture {prefix!r} in {self.root} (see 'replay ls')")
+        if len(matches) > 1:
+            shown = ", ".join(sorted(matches)[:5])
+            raise CaptureNotFound(f"{prefix!r} is ambiguous: {shown}; give more characters")
+        return matches[0]
+
+    @staticmethod
+    def parse_manifest(payload: bytes, origin: str) -> Manifest:
+        from pydantic import ValidationError
+
+        from replay.bundle import Manifest
+
+        if len(payload) > MAX_MANIFEST:
+            raise UntrustedCaptureError(f"{origin}: manifest larger than {MAX_MANIFEST} bytes")
+        try:
+            return Manifest.model_validate_json(payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "manifest"
+            raise UntrustedCaptureError(
+                f"{origin}: invalid manifest at {where}: {first.get('msg', 'invalid')}"
+                f" ({exc.error_count()} problem(s))"
+            ) from None
+
+    def load(self, capture_id: str) -> Manifest:
+        """Read and validate one capture's manifest."""
+        path = self.capture_dir(capture_id) / "manifest.json"
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            raise CaptureNotFound(f"capture {capture_id} has no manifest in {self.root}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise UntrustedCaptureError(f"{capture_id}: manifest.json is not a regular file")
+        manifest = self.parse_manifest(path.read_bytes(), origin=capture_id)
+        if manifest.id != capture_id:
+            raise UntrustedCaptureError(f"capture folder {capture_id} holds manifest {manifest.id}")
+        return manifest
+
+    def manifest_bytes(self, capture_id: str) -> bytes:
+        return (self.capture_dir(capture_id) / "manifest.json").read_bytes()
+
+    def iter_manifests(self) -> Iterator[Manifest]:
+        """Every readable capture; unreadable ones are skipped (verify reports them)."""
+        for capture_id in self.ids():
+            try:
+                yield self.load(capture_id)
+            except (UntrustedCaptureError, CaptureNotFound, OSError):
+                continue
+
+    def verify(self, capture_id: str) -> list[str]:
+        """Every problem with a capture: schema, missing blobs, wrong hashes."""
+        try:
+            manifest = self.load(capture_id)
+        except UntrustedCaptureError as exc:
+            return [str(exc)]
+        return [p for digest, _ in manifest.blobs() if (p := self.check_blob(digest))]
+
+    # -- index ----------------------------------------------------------------
+    def index(self) -> Index:
+        if self._index is None:
+            from replay.index import Index
+
+            self._index = Index(self.root / "index.sqlite")
+        return self._index
+
+    def list(self) -> list[dict[str, Any]]:
+        """Summaries of every capture, newest first; the index is repaired as needed."""
+        if not self.exists():
+            return []
+        return self.index().listing(self)
+
+    def write_json(self, capture_id: str, name: str, data: Any) -> None:
+        """Attach a small side file to a capture (replay verdicts); not part of the hash."""
+        folder = self.root / "replays" / capture_id
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.{secrets.token_hex(4)}"
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, folder / name)
+
+    def read_json(self, capture_id: str, name: str) -> Any:
+        path = self.root / "replays" / capture_id / name
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None

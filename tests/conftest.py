@@ -1,0 +1,54 @@
+"""Shared fixtures: a fresh store per test, and running `replay` as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def clean_env(store_dir: Path) -> dict[str, str]:
+    """The environment for child processes: no inherited replay settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAY_")}
+    env["REPLAY_STORE"] = str(store_dir)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+@pytest.fixture
+def write_script(tmp_path: Path) -> Callable[..., Path]:
+    def write(name: str, body: str, folder: Path | None = None) -> Path:
+        path = (folder or tmp_path / "src") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(body))
+        return path
+
+    return write
+
+
+def run_replay(args: list[str], env: dict[str, str], cwd: Path | None = None,
+               timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
+    """`replay ARGS` as a real process (the installed console script's module form)."""
+    return subprocess.run(
+        [sys.executable, "-m", "replay", *args], env=env, cwd=cwd, text=True,
+        capture_output=True, timeout=timeout, **kw,  # type: ignore[arg-type]
+    )
+
+
+def run_python(args: list[str], env: dict[str, str], cwd: Path | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], env=env, cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout)

@@ -1,0 +1,139 @@
+"""Captures are read as untrusted: a bad one gets one clear line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from replay.bundle import Manifest
+from replay.store import LocalStore
+from tests.conftest import run_replay
+
+
+def _publish(store: LocalStore, **changes) -> Manifest:
+    store.ensure()
+    blob = store.add_bytes(b"print('hi')\n")
+    data = {
+        "id": store.new_id(), "created": "2026-11-27T05:00:00+00:00", "status": "failed",
+        "step": {"name": "s", "argv": ["s.py"], "cwd": "/w", "mode": "script", "target": "/w/s.py",
+                 "executable": "python", "source_root": "/w",
+                 "sources": [{"path": "s.py", "size": 12, "sha256": blob}]},
+        "outcome": {"exit_code": 1},
+    }
+    data.update(changes)
+    manifest = Manifest.model_validate(data)
+    store.publish(manifest)
+    return manifest
+
+
+@pytest.fixture
+def store(store_dir) -> LocalStore:
+    return LocalStore(store_dir)
+
+
+def _no_traceback(result) -> None:
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("replay: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_manifest_is_a_clear_error(store, clean_env):
+    m = _publish(store)
+    (store.capture_dir(m.id) / "manifest.json").write_text("{not json")
+    result = run_replay(["show", m.id], clean_env)
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert m.id in result.stderr and "invalid manifest" in result.stderr
+
+
+def test_manifest_with_escaping_path_is_refused(store, clean_env):
+    m = _publish(store)
+    path = store.capture_dir(m.id) / "manifest.json"
+    data = json.loads(path.read_text())
+    data["step"]["sources"][0]["path"] = "../../etc/passwd"
+    path.write_text(json.dumps(data))
+    result = run_replay(["show", m.id], clean_env)
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert "unsafe relative path" in result.stderr
+
+
+def test_wrong_hash_is_found_by_verify(store, clean_env):
+    m = _publish(store)
+    blob = store.blob_path(m.step.sources[0].sha256)
+    blob.chmod(0o644)
+    blob.write_bytes(b"print('tampered')\n")
+    result = run_replay(["verify", m.id], clean_env)
+    assert result.returncode == 2
+    assert "does not match its hash" in result.stdout
+    fresh = LocalStore(store.root.parent / "fresh")
+    ok = run_replay(["verify", _publish(fresh).id, "--store", str(fresh.root)], clean_env)
+    assert ok.returncode == 0 and ok.stdout.strip().endswith(": ok")
+
+
+def test_unknown_and_ambiguous_ids(store, clean_env):
+    _publish(store)
+    missing = run_replay(["show", "ffffffffffff"], clean_env)
+    assert missing.returncode == 2 and "no capture" in missing.stderr
+    bad = run_replay(["show", "../etc"], clean_env)
+    assert bad.returncode == 2 and "is not a capture id" in bad.stderr
+
+
+def test_newer_schema_is_refused(store, clean_env):
+    m = _publish(store)
+    path = store.capture_dir(m.id) / "manifest.json"
+    data = json.loads(path.read_text())
+    data["schema_version"] = 99
+    path.write_text(json.dumps(data))
+    result = run_replay(["show", m.id], clean_env)
+    assert result.returncode == 2 and "unsupported schema_version 99" in result.stderr
+
+
+def test_index_is_rebuilt_from_manifests(store, clean_env):
+    ids = {_publish(store).id for _ in range(3)}
+    store.index().close()
+    (store.root / "index.sqlite").unlink()
+    for extra in store.root.glob("index.sqlite-*"):
+        extra.unlink()
+    listed = json.loads(run_replay(["ls", "--json"], clean_env).stdout)
+    assert {row["id"] for row in listed} == ids
+
+
+def test_export_import_round_trip(store, tmp_path, clean_env):
+    m = _publish(store)
+    archive = tmp_path / "bug.tgz"
+    assert run_replay(["export", m.id, "-o", str(archive)], clean_env).returncode == 0
+    other = tmp_path / "other"
+    result = run_replay(["import", str(archive), "--store", str(other)], clean_env)
+    assert result.returncode == 0, result.stderr
+    assert LocalStore(other).verify(m.id) == []
+
+
+@pytest.mark.parametrize("evil", ["../escape.txt", "/abs/path", "link", "blobs/" + "0" * 64])
+def test_hostile_archive_is_refused_and_writes_nothing_outside(store, tmp_path, clean_env, evil):
+    m = _publish(store)
+    good = tmp_path / "good.tgz"
+    run_replay(["export", m.id, "-o", str(good)], clean_env)
+    hostile = tmp_path / "hostile.tgz"
+    with tarfile.open(good) as src, tarfile.open(hostile, "w:gz") as dst:
+        for member in src:
+            dst.addfile(member, src.extractfile(member))
+        info = tarfile.TarInfo(evil)
+        if evil == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            dst.addfile(info)
+        else:
+            payload = b"evil"
+            info.size = len(payload)
+            import io
+
+            dst.addfile(info, io.BytesIO(payload))
+    other = tmp_path / "other"
+    result = run_replay(["import", str(hostile), "--store", str(other)], clean_env)
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert not (tmp_path / "escape.txt").exists() and not Path("/abs/path").exists()
+    assert LocalStore(other).ids() == []
