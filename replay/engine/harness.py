@@ -1,0 +1,136 @@
+"""The replayed step's process: `python -m replay.engine.harness SPEC.json`.
+
+It runs the step in-process at native speed, the same `__main__` way it ran
+remotely, with upstream calls served from the capture. When the step fails and a
+debugger is wanted, it starts debugpy only then and presents the failure post-mortem
+at the failure site, so the client lands on the failing line with the failing
+iteration's locals without the step paying for tracing beforehand. `--from-start`
+listens before the step runs, for stepping through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from replay.capture.discover import real_failure
+from replay.capture.failure import is_library_file, trim_traceback, type_name
+from replay.capture.watch import LogTail
+from replay.launch import Ended, Plan, exit_like, report, run_in_process
+
+
+def _site(tb: TracebackType | None) -> TracebackType | None:
+    """The innermost traceback entry in user code."""
+    found = None
+    while tb is not None:
+        if not is_library_file(tb.tb_frame.f_code.co_filename):
+            found = tb
+        tb = tb.tb_next
+    return found
+
+
+def truncate_at(tb: TracebackType | None, frame: FrameType) -> TracebackType | None:
+    """A copy of `tb` that ends at `frame`, so a post-mortem stops at the failure site
+    even when the exception was raised deeper, inside a library."""
+    entries: list[TracebackType] = []
+    while tb is not None:
+        entries.append(tb)
+        if tb.tb_frame is frame:
+            break
+        tb = tb.tb_next
+    new: TracebackType | None = None
+    for entry in reversed(entries):
+        new = types.TracebackType(new, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return new
+
+
+def signature_of(exc: BaseException, source_root: str) -> dict[str, Any]:
+    site = _site(exc.__traceback__)
+    file = site.tb_frame.f_code.co_filename if site else ""
+    root = source_root.rstrip("/") + "/"
+    rel = os.path.relpath(file, source_root) if file.startswith(root) else os.path.basename(file)
+    return {
+        "type": type_name(exc),
+        "file": rel,
+        "function": site.tb_frame.f_code.co_name if site else "",
+        "line": site.tb_lineno if site else 0,
+        "message": str(exc)[:10_000],
+    }
+
+
+def _listen(attach: dict[str, Any]) -> tuple[str, int]:
+    import debugpy
+
+    from replay.dap.nodelay import enable_pydevd_nodelay
+
+    enable_pydevd_nodelay()
+    debugpy.configure(subProcess=False)
+    try:
+        host, port = debugpy.listen((attach["host"], int(attach["port"])))
+    except (OSError, RuntimeError) as exc:
+        sys.stderr.write(f"replay: cannot listen on {attach['host']}:{attach['port']}: {exc}\n")
+        raise SystemExit(2) from None
+    ready = Path(attach["ready_file"])
+    tmp = ready.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"host": host, "port": port, "pid": os.getpid()}))
+    os.replace(tmp, ready)
+    sys.stderr.write(
+        f"replay: debugger listening on {host}:{port} (sub-process debugging off); attach with "
+        f'VS Code "Replay: attach" or: replay tui --attach {host}:{port}\n'
+    )
+    sys.stderr.flush()
+    debugpy.wait_for_client()
+    return host, port
+
+
+def _post_mortem(exc: BaseException) -> None:
+    import debugpy
+
+    tb = exc.__traceback__
+    site = _site(tb)
+    if site is not None:
+        tb = truncate_at(tb, site.tb_frame)
+    debugpy.trigger_exception_handler((type(exc), exc, tb), as_uncaught=False)
+
+
+def _install_upstream(spec: dict[str, Any]) -> Any:
+    """Serve the capture's recorded upstream calls and the platform stubs."""
+    from replay.engine.upstream import install_upstream
+
+    return install_upstream(spec)
+
+
+def main(spec_path: str) -> Ended:
+    spec = json.loads(Path(spec_path).read_text())
+    os.chdir(spec["cwd"])
+    attach = spec.get("attach")
+    upstream = _install_upstream(spec)
+    if attach and attach.get("from_start"):
+        _listen(attach)
+    logs = LogTail()
+    logs.start()
+    plan = Plan(spec["mode"], spec["target"], spec["args"])
+    ended: Ended = run_in_process(plan)
+    logs.stop()
+    failing = real_failure(ended.exc, ended.exit_code, logs.records)
+    report(ended, trim_traceback(ended.tb))
+    result = {
+        "exit_code": ended.exit_code,
+        "signature": signature_of(failing, spec["source_root"]) if failing is not None else None,
+        "platform_log": upstream.platform_log() if upstream is not None else [],
+    }
+    Path(spec["result_file"]).write_text(json.dumps(result, default=str))
+    if attach and failing is not None:
+        if not attach.get("from_start"):
+            _listen(attach)
+        _post_mortem(failing)
+    return ended
+
+
+if __name__ == "__main__":
+    exit_like(main(sys.argv[1]))

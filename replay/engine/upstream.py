@@ -1,0 +1,42 @@
+"""Inside the replayed step's process: serve recorded upstream calls, install the
+platform stand-ins, and collect what the step sent to the platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Upstream:
+    log_path: Path
+
+    def platform_log(self) -> list[dict[str, Any]]:
+        from replay.stubs import PlatformLog
+
+        return PlatformLog.read(self.log_path)
+
+
+def install_upstream(spec: dict[str, Any]) -> Upstream:
+    from replay import boundaries, stubs
+
+    work = Path(spec["workdir"])
+    path_map: dict[str, str] = spec["path_map"]
+    calls: list[Any] = []
+    if spec["upstream_calls"]:
+        from replay.store import LocalStore
+
+        store = LocalStore(spec["store"])
+        calls = list(store.load(spec["capture_id"]).upstream)
+    else:
+        store = None
+    boundaries.start_replaying(calls, store, trust=spec["trust"], workdir=work / "upstream",  # type: ignore[arg-type]
+                               path_map=path_map)
+    if spec["mode"] == "script":
+        boundaries.patch_configured(spec["target"])
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stubs.install("replay", log_dir=logs, output_dir=work / "outputs", working_dir=Path(spec["cwd"]),
+                  path_map=path_map)
+    return Upstream(logs / stubs.PLATFORM_LOG)

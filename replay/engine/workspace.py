@@ -1,0 +1,166 @@
+"""Rebuild a captured step's files in a local work folder, and map its paths there.
+
+Layout of a work folder::
+
+    src/            the captured source root (or the user's --source working copy)
+    inputs/N/NAME   each captured input, at a short stable place
+    outputs/N/NAME  each output path the step was handed; it exists only if it
+                    existed when the step started, so "folder not created" bugs replay
+    cwd/            the original working folder, when it was not inside a mapped root
+
+Every path the step can see (argv values, environment values, its cwd) goes through
+one `PathMap`, longest original prefix first, so the step sees consistent paths.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from replay.bundle import FileRef, Input, Manifest
+from replay.errors import ReplaySetupError, UntrustedCaptureError
+from replay.store import LocalStore
+
+
+@dataclass
+class PathMap:
+    """Original absolute path prefixes to local ones."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, original: str, local: str | Path) -> None:
+        self.pairs.append((os.path.normpath(original), os.fspath(local)))
+        self.pairs.sort(key=lambda p: -len(p[0]))
+
+    def map_path(self, path: str) -> str | None:
+        norm = os.path.normpath(path) if path.startswith("/") else None
+        if norm is None:
+            return None
+        for original, local in self.pairs:
+            if norm == original:
+                return local
+            if norm.startswith(original.rstrip("/") + "/"):
+                return local + norm[len(original.rstrip("/")) :]
+        return None
+
+    def map_text(self, text: str) -> str:
+        """Map a value that is a path, an `--opt=path`, or a `:`-separated path list."""
+        if "=" in text and text.startswith("-"):
+            option, value = text.split("=", 1)
+            return f"{option}={self.map_text(value)}"
+        if ":" in text and not text.startswith(("http:", "https:")):
+            parts = text.split(":")
+            if all(p.startswith("/") or not p for p in parts):
+                return ":".join(self.map_path(p) or p for p in parts)
+        return self.map_path(text) or text
+
+
+@dataclass
+class Workspace:
+    root: Path
+    src: Path
+    cwd: Path
+    paths: PathMap
+    missing_inputs: list[str]
+
+
+def _safe_join(base: Path, rel: str) -> Path:
+    target = (base / rel).resolve()
+    if not target.is_relative_to(base.resolve()):
+        raise UntrustedCaptureError(f"path {rel!r} escapes its folder")
+    return target
+
+
+def _materialise_files(store: LocalStore, files: list[FileRef], dest: Path) -> list[str]:
+    """Write captured files under `dest`; return the relative paths not copied."""
+    missing = []
+    for ref in files:
+        target = _safe_join(dest, ref.path)
+        if not ref.copied or ref.sha256 is None:
+            missing.append(ref.path)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with store.open_blob(ref.sha256) as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    return missing
+
+
+def _local_name(path: str) -> str:
+    name = os.path.basename(path.rstrip("/")) or "root"
+    return name if name not in (".", "..") else "item"
+
+
+def materialise(
+    store: LocalStore,
+    manifest: Manifest,
+    root: Path,
+    source: Path | None = None,
+    input_map: dict[str, str] | None = None,
+) -> Workspace:
+    """Lay out the work folder and build the path map. Reference-only inputs must be
+    supplied through `input_map` (original path -> local path)."""
+    input_map = {os.path.normpath(k): v for k, v in (input_map or {}).items()}
+    paths = PathMap()
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("inputs", "outputs", "cwd"):
+        shutil.rmtree(root / sub, ignore_errors=True)
+
+    src = root / "src"
+    if source is not None:
+        src = source.resolve()
+    else:
+        shutil.rmtree(src, ignore_errors=True)
+        src.mkdir(parents=True)
+        _materialise_files(store, manifest.step.sources, src)
+    if manifest.step.source_root:
+        paths.add(manifest.step.source_root, src)
+
+    missing: list[str] = []
+    for n, item in enumerate(manifest.inputs):
+        local = _place_input(store, item, root / "inputs" / str(n), input_map, missing)
+        if local is not None:
+            paths.add(item.path, local)
+
+    for n, out in enumerate(manifest.outputs):
+        local = root / "outputs" / str(n) / _local_name(out.path)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        if out.existed_at_start:
+            local.mkdir(exist_ok=True)
+        paths.add(out.path, local)
+
+    cwd_local = paths.map_path(manifest.step.cwd)
+    if cwd_local is None:
+        cwd = root / "cwd"
+        cwd.mkdir(exist_ok=True)
+        paths.add(manifest.step.cwd, cwd)
+    else:
+        cwd = Path(cwd_local)
+        cwd.mkdir(parents=True, exist_ok=True)
+    return Workspace(root=root, src=src, cwd=cwd, paths=paths, missing_inputs=missing)
+
+
+def _place_input(
+    store: LocalStore, item: Input, dest: Path, input_map: dict[str, str], missing: list[str]
+) -> Path | None:
+    supplied = input_map.get(os.path.normpath(item.path))
+    if supplied is not None:
+        local = Path(supplied).resolve()
+        if not local.exists():
+            raise ReplaySetupError(f"--input-map {item.path}={supplied}: {supplied} does not exist")
+        return local
+    target = dest / _local_name(item.path)
+    if item.kind == "file":
+        if not item.copied or item.sha256 is None:
+            missing.append(item.path)
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with store.open_blob(item.sha256) as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    not_copied = _materialise_files(store, item.files, target)
+    if not_copied:
+        missing.append(item.path)
+    return target
