@@ -90,9 +90,25 @@ def main() -> int:
         raise SystemExit("demo: expected the step to fail with exit 1 and be captured")
     capture_id = run.stderr.split("replay: captured ", 1)[1].split()[0]
     print(f"\nThe step kept its own exit status ({run.returncode}) and traceback; the capture is {capture_id}.")
+    short = capture_id[:6]
     sh("replay ls", *replay, "ls")
-    sh(f"replay show {capture_id[:6]}", *replay, "show", capture_id[:6])
-    print(f"\nNext: replay run {capture_id[:6]} --attach, then attach with 'replay tui' or VS Code.")
+    sh(f"replay show {short}", *replay, "show", short)
+
+    print("\nOn the laptop, the step is rebuilt from the capture alone (the data is gone):")
+    (WORK / "data" / "transactions.csv").unlink()
+    again = sh(f"replay run {short}", *replay, "run", short, check=False)
+    if "verdict: reproduced" not in again.stderr:
+        raise SystemExit("demo: expected the replay to reproduce the failure")
+    fixed = WORK / "fixed"
+    fixed.mkdir()
+    (fixed / "score.py").write_text(STEP.replace('FX = {"EUR"', 'FX = {"CHF": 1.13, "EUR"'))
+    print("\nA fix in a working copy, verified against the captured inputs:")
+    verified = sh(f"replay run {short} --source fixed", *replay, "run", short, "--source", "fixed",
+                  check=False)
+    if "verdict: passed" not in verified.stderr:
+        raise SystemExit("demo: expected the fixed copy to pass")
+    print(f"\nTo debug it: replay run {short} --attach, then 'replay tui --attach 127.0.0.1:5678'"
+          " or VS Code's \"Replay: attach\" (vscode/launch.json).")
     return 0
 
 

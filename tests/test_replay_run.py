@@ -105,9 +105,9 @@ def test_output_folder_is_an_empty_place_not_the_original(captured, clean_env, t
     capture_id, _ = captured
     work = tmp_path / "work"
     run_replay(["run", capture_id, "--workdir", str(work), "--json"], clean_env, cwd=tmp_path)
-    assert (work / "src" / "score.py").is_file()
+    assert (work / "cwd" / "src" / "score.py").is_file()  # the source lived under the cwd
     assert not (tmp_path / "out").exists()
-    assert (work / "outputs" / "0" / "out").is_dir()  # created by the step itself
+    assert (work / "cwd" / "out").is_dir()  # created by the step itself, at its relative place
 
 
 def _start_attached(capture_id: str, env: dict[str, str], cwd: Path, ready: Path, *extra: str):

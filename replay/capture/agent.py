@@ -83,21 +83,34 @@ class Agent:
         self.pending_exit: SystemExit | None = None
 
     def start(self) -> None:
-        wants_boundaries = "replay.boundaries" in sys.modules or _step_declares_boundaries(
-            self.step.source_root
-        )
+        global _active
+        eager = "replay.boundaries" in sys.modules or _step_declares_boundaries(self.step.source_root)
         self.files.start()
         self.logs.start()
         self.stdout = TailTee(sys.stdout)
         sys.stdout = self.stdout  # type: ignore[assignment]
         self.stderr = TailTee(sys.stderr)
         sys.stderr = self.stderr  # type: ignore[assignment]
-        if wants_boundaries:
+        _active = self
+        if eager:
+            self.ensure_recording()
+        else:
+            sys.meta_path.insert(0, _SdkTrigger(self))
+
+    def ensure_recording(self) -> None:
+        """Record boundary calls from now on. Deferred until the step shows it has any
+        (it imports `replay.boundaries` or the platform SDK, or declares them in its
+        pyproject), so a step without upstream calls pays nothing for them."""
+        if self.recorder is None:
             from replay import boundaries
 
             self.recorder = boundaries.start_recording(self.step.source_root)
 
     def stop_watching(self) -> None:
+        global _active
+        if _active is self:
+            _active = None
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SdkTrigger)]
         self.files.stop()
         self.logs.stop()
         for name, tee in (("stdout", self.stdout), ("stderr", self.stderr)):
@@ -159,6 +172,33 @@ class Agent:
                 prefix="",
             )
         return str(result["id"])
+
+
+_active: Agent | None = None
+
+
+def boundaries_imported() -> None:
+    """Called by `replay.boundaries` when it is first imported: the step declares
+    boundaries of its own, so the active agent starts recording them."""
+    if _active is not None:
+        _active.ensure_recording()
+
+
+class _SdkTrigger:
+    """A meta-path entry that never finds anything: the first import of the platform
+    SDK switches recording on and wraps the SDK's entry points, then it steps aside."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "azureml":
+            sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
+            self.agent.ensure_recording()
+            from replay import stubs
+
+            stubs.watch_sdk()
+        return None
 
 
 def warn(message: str, prefix: str = "warning: ") -> None:

@@ -182,6 +182,7 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
             "upstream": upstream,
             "environment": environment,
             "logs": snap["logs"],
+            "notes": list(getattr(snap["recorder"], "notes", [])),
             "extra": {
                 "source_hash": _source_hash(sources),
                 "writes": _write_counts(snap["writes"], exclude),

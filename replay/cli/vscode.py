@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from replay.engine import default_workdir
+    from replay.engine.workspace import source_dir
     from replay.vscode import attach_configuration, write_configuration
 
     store = open_store(args)
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     work = (args.workdir or default_workdir(store, capture_id)).resolve()
     name = f"Replay: attach {capture_id[:8]} ({manifest.step.name})"
     local_root = args.local_root if args.local_root.startswith("${") else str(Path(args.local_root).resolve())
-    config = attach_configuration(name, args.host, args.port, str(work / "src"), local_root)
+    config = attach_configuration(name, args.host, args.port, str(source_dir(manifest, work)), local_root)
     write_configuration(args.output, config)
     print(f'wrote "{name}" to {args.output}')
     print(f"next: replay run {capture_id[:8]} --attach --port {args.port}, then start \"{name}\" in VS Code")

@@ -135,6 +135,8 @@ def replay_step(
                               stdout=sys.stderr if options.quiet_stdout else None)
         result = json.loads(result_file.read_text()) if result_file.exists() else {}
     exit_code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    if result.get("setup_error"):
+        raise ReplaySetupError(f"the replay could not serve the step: {result['setup_error']}")
     sig = result.get("signature")
     replayed = Signature(**sig) if sig else None
     kind, same_message = judge(manifest, replayed, exit_code)

@@ -98,6 +98,22 @@ def _post_mortem(exc: BaseException) -> None:
     debugpy.trigger_exception_handler((type(exc), exc, tb), as_uncaught=False)
 
 
+def _setup_error(exc: BaseException | None) -> str | None:
+    """The replay's own refusal (an upstream call never recorded, a management call),
+    found anywhere in the failure's chain: the replay could not be faithful, so no
+    verdict is given."""
+    from replay.errors import ReplaySetupError
+    from replay.stubs.service import NotAvailable
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ReplaySetupError, NotAvailable)):
+            return str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _install_upstream(spec: dict[str, Any]) -> Any:
     """Serve the capture's recorded upstream calls and the platform stubs."""
     from replay.engine.upstream import install_upstream
@@ -119,13 +135,15 @@ def main(spec_path: str) -> Ended:
     logs.stop()
     failing = real_failure(ended.exc, ended.exit_code, logs.records)
     report(ended, trim_traceback(ended.tb))
+    setup_error = _setup_error(failing)
     result = {
         "exit_code": ended.exit_code,
+        "setup_error": setup_error,
         "signature": signature_of(failing, spec["source_root"]) if failing is not None else None,
         "platform_log": upstream.platform_log() if upstream is not None else [],
     }
     Path(spec["result_file"]).write_text(json.dumps(result, default=str))
-    if attach and failing is not None:
+    if attach and failing is not None and setup_error is None:
         if not attach.get("from_start"):
             _listen(attach)
         _post_mortem(failing)

@@ -31,10 +31,10 @@ def install_upstream(spec: dict[str, Any]) -> Upstream:
         calls = list(store.load(spec["capture_id"]).upstream)
     else:
         store = None
-    boundaries.start_replaying(calls, store, trust=spec["trust"], workdir=work / "upstream",  # type: ignore[arg-type]
-                               path_map=path_map)
-    if spec["mode"] == "script":
-        boundaries.patch_configured(spec["target"])
+    boundaries.start_replaying(
+        calls, store, trust=spec["trust"], workdir=work / "upstream", path_map=path_map,  # type: ignore[arg-type]
+        config_from=spec["target"] if spec["mode"] == "script" else spec["cwd"],
+    )
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stubs.install("replay", log_dir=logs, output_dir=work / "outputs", working_dir=Path(spec["cwd"]),

@@ -2,11 +2,13 @@
 
 Layout of a work folder::
 
-    src/            the captured source root (or the user's --source working copy)
-    inputs/N/NAME   each captured input, at a short stable place
-    outputs/N/NAME  each output path the step was handed; it exists only if it
-                    existed when the step started, so "folder not created" bugs replay
-    cwd/            the original working folder, when it was not inside a mapped root
+    cwd/            the original working folder; everything that lived under it (the
+                    source, inputs, outputs) keeps its place relative to it, so relative
+                    paths in argv and in the code work unchanged
+    src/            the captured source root, when it was not under the working folder
+    inputs/N/NAME   each input that was not under the working folder
+    outputs/N/NAME  likewise for outputs; an output exists only if it existed when the
+                    step started, so "folder not created" bugs replay
 
 Every path the step can see (argv values, environment values, its cwd) goes through
 one `PathMap`, longest original prefix first, so the step sees consistent paths.
@@ -92,6 +94,28 @@ def _local_name(path: str) -> str:
     return name if name not in (".", "..") else "item"
 
 
+def _under(path: str, folder: str) -> str | None:
+    """`path` relative to `folder`, or None when it is not inside it."""
+    rel = os.path.relpath(os.path.normpath(path), os.path.normpath(folder))
+    return None if rel == ".." or rel.startswith("../") else rel
+
+
+def place_for(original: str, cwd: str, root: Path, fallback: Path) -> Path:
+    """Where an original path lives in the work folder."""
+    rel = _under(original, cwd)
+    if rel is None:
+        return fallback
+    return root / "cwd" if rel == "." else root / "cwd" / rel
+
+
+def source_dir(manifest: Manifest, root: Path) -> Path:
+    """The work folder's copy of the captured source root."""
+    step = manifest.step
+    if not step.source_root:
+        return root / "src"
+    return place_for(step.source_root, step.cwd, root, root / "src")
+
+
 def materialise(
     store: LocalStore,
     manifest: Manifest,
@@ -107,50 +131,48 @@ def materialise(
     for sub in ("inputs", "outputs", "cwd"):
         shutil.rmtree(root / sub, ignore_errors=True)
 
-    src = root / "src"
+    cwd_orig = manifest.step.cwd
     if source is not None:
         src = source.resolve()
     else:
-        shutil.rmtree(src, ignore_errors=True)
-        src.mkdir(parents=True)
+        src = source_dir(manifest, root)
+        shutil.rmtree(root / "src", ignore_errors=True)
+        src.mkdir(parents=True, exist_ok=True)
         _materialise_files(store, manifest.step.sources, src)
     if manifest.step.source_root:
         paths.add(manifest.step.source_root, src)
 
     missing: list[str] = []
     for n, item in enumerate(manifest.inputs):
-        local = _place_input(store, item, root / "inputs" / str(n), input_map, missing)
+        dest = place_for(item.path, cwd_orig, root, root / "inputs" / str(n) / _local_name(item.path))
+        local = _place_input(store, item, dest, input_map, missing)
         if local is not None:
             paths.add(item.path, local)
 
     for n, out in enumerate(manifest.outputs):
-        local = root / "outputs" / str(n) / _local_name(out.path)
+        local = place_for(out.path, cwd_orig, root, root / "outputs" / str(n) / _local_name(out.path))
         local.parent.mkdir(parents=True, exist_ok=True)
         if out.existed_at_start:
             local.mkdir(exist_ok=True)
         paths.add(out.path, local)
 
-    cwd_local = paths.map_path(manifest.step.cwd)
-    if cwd_local is None:
-        cwd = root / "cwd"
-        cwd.mkdir(exist_ok=True)
-        paths.add(manifest.step.cwd, cwd)
-    else:
-        cwd = Path(cwd_local)
-        cwd.mkdir(parents=True, exist_ok=True)
+    cwd = root / "cwd"
+    cwd.mkdir(exist_ok=True)
+    paths.add(cwd_orig, cwd)
     return Workspace(root=root, src=src, cwd=cwd, paths=paths, missing_inputs=missing)
 
 
 def _place_input(
-    store: LocalStore, item: Input, dest: Path, input_map: dict[str, str], missing: list[str]
+    store: LocalStore, item: Input, target: Path, input_map: dict[str, str], missing: list[str]
 ) -> Path | None:
     supplied = input_map.get(os.path.normpath(item.path))
     if supplied is not None:
         local = Path(supplied).resolve()
         if not local.exists():
             raise ReplaySetupError(f"--input-map {item.path}={supplied}: {supplied} does not exist")
-        return local
-    target = dest / _local_name(item.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(local)  # so relative paths to the input find it too
+        return target
     if item.kind == "file":
         if not item.copied or item.sha256 is None:
             missing.append(item.path)
