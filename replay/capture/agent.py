@@ -164,14 +164,41 @@ class Agent:
             err = result["error"]
             reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
             warn(f"capture failed ({type(err).__name__}: {reason}); the step's outcome is unchanged")
-            return None
-        if exit_code != 0:
+        elif exit_code != 0:
             warn(
                 f"captured {result['id']} in {result['store']} "
                 f"(replay run {result['id']} --attach)",
                 prefix="",
             )
-        return str(result["id"])
+        if exc is not None and self.options.wait_for_debugger > 0:
+            self._wait_for_debugger(exc)
+        return str(result["id"]) if "id" in result else None
+
+    def _wait_for_debugger(self, exc: BaseException) -> None:
+        """Keep the failed process alive for a while with a debugger listening on
+        loopback, and show the failure post-mortem to whoever attaches (through an
+        SSH tunnel). The step's exit status is unchanged either way."""
+        import getpass
+        import socket
+
+        from replay import postmortem
+
+        seconds = self.options.wait_for_debugger
+        try:
+            host, port = postmortem.listen("127.0.0.1", self.options.debug_port)
+        except Exception as err:  # a busy port must not change the outcome
+            warn(f"cannot listen for a debugger on port {self.options.debug_port}: {err}")
+            return
+        where = f"{getpass.getuser()}@{socket.gethostname()}"
+        postmortem.say(
+            f"waiting {seconds:g} s for a debugger on {host}:{port}; from your machine run "
+            f"'replay tunnel ssh://{where} --remote-port {port}' and "
+            f"'replay tui --attach 127.0.0.1:{port}'"
+        )
+        if postmortem.wait_for_client(seconds):
+            postmortem.present(exc)
+        else:
+            postmortem.say("no debugger attached in time; exiting with the step's status")
 
 
 _active: Agent | None = None

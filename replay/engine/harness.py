@@ -13,44 +13,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-import types
 from pathlib import Path
-from types import FrameType, TracebackType
 from typing import Any
 
 from replay.capture.discover import real_failure
-from replay.capture.failure import is_library_file, trim_traceback, type_name
+from replay.capture.failure import trim_traceback, type_name
 from replay.capture.watch import LogTail
 from replay.launch import Ended, Plan, exit_like, report, run_in_process
-
-
-def _site(tb: TracebackType | None) -> TracebackType | None:
-    """The innermost traceback entry in user code."""
-    found = None
-    while tb is not None:
-        if not is_library_file(tb.tb_frame.f_code.co_filename):
-            found = tb
-        tb = tb.tb_next
-    return found
-
-
-def truncate_at(tb: TracebackType | None, frame: FrameType) -> TracebackType | None:
-    """A copy of `tb` that ends at `frame`, so a post-mortem stops at the failure site
-    even when the exception was raised deeper, inside a library."""
-    entries: list[TracebackType] = []
-    while tb is not None:
-        entries.append(tb)
-        if tb.tb_frame is frame:
-            break
-        tb = tb.tb_next
-    new: TracebackType | None = None
-    for entry in reversed(entries):
-        new = types.TracebackType(new, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
-    return new
+from replay.postmortem import listen, present, say, site_of, wait_for_client
 
 
 def signature_of(exc: BaseException, source_root: str) -> dict[str, Any]:
-    site = _site(exc.__traceback__)
+    site = site_of(exc.__traceback__)
     file = site.tb_frame.f_code.co_filename if site else ""
     root = source_root.rstrip("/") + "/"
     rel = os.path.relpath(file, source_root) if file.startswith(root) else os.path.basename(file)
@@ -63,39 +37,15 @@ def signature_of(exc: BaseException, source_root: str) -> dict[str, Any]:
     }
 
 
-def _listen(attach: dict[str, Any]) -> tuple[str, int]:
-    import debugpy
-
-    from replay.dap.nodelay import enable_pydevd_nodelay
-
-    enable_pydevd_nodelay()
-    debugpy.configure(subProcess=False)
+def _listen(attach: dict[str, Any]) -> None:
     try:
-        host, port = debugpy.listen((attach["host"], int(attach["port"])))
+        host, port = listen(attach["host"], int(attach["port"]), attach["ready_file"])
     except (OSError, RuntimeError) as exc:
-        sys.stderr.write(f"replay: cannot listen on {attach['host']}:{attach['port']}: {exc}\n")
+        say(f"cannot listen on {attach['host']}:{attach['port']}: {exc}")
         raise SystemExit(2) from None
-    ready = Path(attach["ready_file"])
-    tmp = ready.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"host": host, "port": port, "pid": os.getpid()}))
-    os.replace(tmp, ready)
-    sys.stderr.write(
-        f"replay: debugger listening on {host}:{port} (sub-process debugging off); attach with "
-        f'VS Code "Replay: attach" or: replay tui --attach {host}:{port}\n'
-    )
-    sys.stderr.flush()
-    debugpy.wait_for_client()
-    return host, port
-
-
-def _post_mortem(exc: BaseException) -> None:
-    import debugpy
-
-    tb = exc.__traceback__
-    site = _site(tb)
-    if site is not None:
-        tb = truncate_at(tb, site.tb_frame)
-    debugpy.trigger_exception_handler((type(exc), exc, tb), as_uncaught=False)
+    say(f"debugger listening on {host}:{port} (sub-process debugging off); attach with "
+        f'VS Code "Replay: attach" or: replay tui --attach {host}:{port}')
+    wait_for_client(None)
 
 
 def _setup_error(exc: BaseException | None) -> str | None:
@@ -146,7 +96,7 @@ def main(spec_path: str) -> Ended:
     if attach and failing is not None and setup_error is None:
         if not attach.get("from_start"):
             _listen(attach)
-        _post_mortem(failing)
+        present(failing)
     return ended
 
 
