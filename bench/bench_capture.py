@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 PY = sys.executable
-REPLAY = [PY, "-m", "replay"]
+REPLAY = [str(Path(PY).with_name("replay"))]  # the console script, as users run it
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:

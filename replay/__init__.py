@@ -14,12 +14,13 @@ Everything else (the store, the replay engine, the TUI) loads only when used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 __all__ = ["install", "boundary", "capture_step", "__version__"]
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the agent ~5 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from replay.boundaries import boundary
     from replay.capture import install
 

@@ -8,27 +8,28 @@ text on stderr and the exit status.
 
 from __future__ import annotations
 
+import builtins
 import os
-import re
-import runpy
-import shutil
 import signal
 import sys
 import traceback
-from dataclasses import dataclass
 from types import TracebackType
 
-_PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?$")
 _HARMLESS_FLAGS = frozenset({"-u", "-B", "-Xfrozen_modules=off"})
 
 
-@dataclass
 class Plan:
-    """What to run: a script path or a module name, with its arguments."""
+    """What to run: a script path or a module name, with its arguments.
 
-    mode: str  # "script" | "module"
-    target: str
-    args: list[str]
+    (Plain classes rather than dataclasses here: this module is on the agent's success
+    path, and `dataclasses` pulls in `inspect`.)"""
+
+    __slots__ = ("mode", "target", "args")
+
+    def __init__(self, mode: str, target: str, args: list[str]) -> None:
+        self.mode = mode  # "script" | "module"
+        self.target = target
+        self.args = args
 
     @property
     def argv(self) -> list[str]:
@@ -37,14 +38,17 @@ class Plan:
         return [self.target if self.mode == "script" else f"-m {self.target}", *self.args]
 
 
-@dataclass
 class Ended:
     """How a step ended: the exception it raised (if any) and its exit status."""
 
-    exc: BaseException | None
-    tb: TracebackType | None
-    exit_code: int
-    interrupted: bool = False
+    __slots__ = ("exc", "tb", "exit_code", "interrupted")
+
+    def __init__(self, exc: BaseException | None, tb: TracebackType | None, exit_code: int,
+                 interrupted: bool = False) -> None:
+        self.exc = exc
+        self.tb = tb
+        self.exit_code = exit_code
+        self.interrupted = interrupted
 
 
 def plan_from_command(cmd: list[str]) -> Plan | None:
@@ -71,9 +75,17 @@ def plan_from_command(cmd: list[str]) -> Plan | None:
     return Plan("script", rest[0], rest[1:])
 
 
+def _is_python_name(name: str) -> bool:
+    """`python`, `python3`, `python3.11`."""
+    rest = name.removeprefix("python")
+    return rest != name and all(part.isdigit() for part in rest.split(".")) if rest else name == "python"
+
+
 def _is_this_python(exe: str) -> bool:
-    if _PYTHON_NAME.match(os.path.basename(exe)) and os.sep not in exe:
+    if os.sep not in exe and _is_python_name(exe):
         return True  # "python" as typed: the interpreter replay itself runs under
+    import shutil
+
     found = shutil.which(exe)
     return found is not None and os.path.realpath(found) == os.path.realpath(sys.executable)
 
@@ -106,9 +118,11 @@ def run_in_process(plan: Plan) -> Ended:
     try:
         if plan.mode == "script":
             sys.argv = [plan.target, *plan.args]
-            sys.path[0] = os.path.dirname(os.path.abspath(plan.target))
-            runpy.run_path(plan.target, run_name="__main__")
+            sys.path[0] = os.path.dirname(os.path.realpath(plan.target))
+            _run_script(plan.target)
         else:
+            import runpy
+
             sys.argv = [plan.target, *plan.args]
             sys.path[0] = os.getcwd()
             runpy.run_module(plan.target, run_name="__main__", alter_sys=True)
@@ -119,6 +133,26 @@ def run_in_process(plan: Plan) -> Ended:
         if saved_path0 is not None and sys.path:
             sys.path[0] = saved_path0
     return Ended(None, None, 0)
+
+
+def _run_script(path: str) -> None:
+    """Execute a script as `__main__`, as the interpreter does for `python path`.
+
+    `runpy.run_path` would do, but it imports `pkgutil` and `typing`, which the agent's
+    success path cannot afford."""
+    with open(path, "rb") as f:
+        source = f.read()
+    code = compile(source, path, "exec", dont_inherit=True)
+    main = type(sys)("__main__")
+    main.__dict__.update(__file__=path, __builtins__=builtins, __cached__=None, __spec__=None,
+                         __loader__=None, __package__=None)
+    previous = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        exec(code, main.__dict__)
+    finally:
+        if previous is not None:
+            sys.modules["__main__"] = previous
 
 
 def report(ended: Ended, trimmed_tb: TracebackType | None) -> None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 from types import TracebackType
 
 from replay.capture.agent import Agent, StepInfo, warn
@@ -53,9 +51,11 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
     agent = Agent(options, step)
     agent.start()
     ended = run_in_process(plan)
-    from replay.capture.failure import trim_traceback
+    trimmed = None
+    if ended.tb is not None:
+        from replay.capture.failure import trim_traceback
 
-    trimmed = trim_traceback(ended.tb)
+        trimmed = trim_traceback(ended.tb)
     agent.stop_watching()
     report(ended, trimmed)
     agent.finish(ended.exc, trimmed, ended.exit_code)
@@ -70,6 +70,9 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
 def _capture_child(cmd: list[str], options: CaptureOptions) -> int:
     """Run a non-Python (or other-interpreter) command; capture it only if none of its
     Python processes captured their own failure."""
+    import subprocess
+    import tempfile
+
     with tempfile.NamedTemporaryFile("r", prefix="replay-report-", delete=False) as report_file:
         pass
     env = {**os.environ, **options.to_env(), REPORT_ENV: report_file.name}

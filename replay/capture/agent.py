@@ -13,9 +13,11 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+
+TYPE_CHECKING = False  # importing typing costs the success path; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 from replay.capture.options import CaptureOptions
 from replay.capture.watch import FileWatch, LogTail, TailTee
@@ -23,24 +25,27 @@ from replay.capture.watch import FileWatch, LogTail, TailTee
 OUTPUT_HINTS = ("out", "dest", "save", "export", "result", "write", "target", "dump")
 
 
-@dataclass
 class StepInfo:
     """How the step was started."""
 
-    mode: str  # "script" | "module" | "command"
-    target: str
-    argv: list[str]
-    name: str
-    source_root: str
-    executable: str = sys.executable
-    cwd: str = field(default_factory=os.getcwd)
+    def __init__(self, mode: str, target: str, argv: list[str], name: str, source_root: str,
+                 cwd: str | None = None) -> None:
+        self.mode = mode  # "script" | "module" | "command"
+        self.target = target
+        self.argv = argv
+        self.name = name
+        self.source_root = source_root
+        self.executable = sys.executable
+        self.cwd = cwd or os.getcwd()
 
 
-@dataclass
 class PathArg:
-    path: str
-    option: str
-    existed: bool
+    __slots__ = ("path", "option", "existed")
+
+    def __init__(self, path: str, option: str, existed: bool) -> None:
+        self.path = path
+        self.option = option
+        self.existed = existed
 
 
 def path_arguments(argv: list[str], cwd: str) -> list[PathArg]:

@@ -6,9 +6,9 @@ ones the failure had: in a loop, the iteration that failed.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-import sysconfig
 import traceback
 from collections.abc import Callable
 from types import FrameType, FunctionType, ModuleType, TracebackType
@@ -16,15 +16,17 @@ from typing import Any
 
 from replay.capture.summarise import summarise_locals
 
-_LIBRARY_ROOTS = tuple(
-    {
-        os.path.realpath(p)
-        for key in ("stdlib", "platstdlib", "purelib", "platlib")
-        if (p := sysconfig.get_paths().get(key))
-    }
-    | {os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p}
-)
 _OWN_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+@functools.cache
+def _library_roots() -> tuple[str, ...]:
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    roots = {os.path.realpath(p) for k in ("stdlib", "platstdlib", "purelib", "platlib") if (p := paths.get(k))}
+    roots |= {os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p}
+    return tuple(roots)
 
 
 def is_library_file(path: str) -> bool:
@@ -32,7 +34,7 @@ def is_library_file(path: str) -> bool:
     if path.startswith("<"):
         return True
     real = os.path.realpath(path)
-    return real.startswith(_LIBRARY_ROOTS) or real.startswith(_OWN_ROOT + os.sep)
+    return real.startswith(_library_roots()) or real.startswith(_OWN_ROOT + os.sep)
 
 
 def type_name(exc: BaseException) -> str:

@@ -7,7 +7,6 @@ hook) hand the same settings to every Python process it starts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -28,22 +27,39 @@ def parse_size(text: str) -> int:
     return int(value * units[unit])
 
 
-@dataclass
 class CaptureOptions:
-    store: str | None = None
-    always: bool = False
-    inputs: list[str] = field(default_factory=list)
-    name: str | None = None
-    max_input_bytes: int = 2 * GiB
+    """(A plain class: `dataclasses` would cost the agent's success path `inspect`.)"""
+
+    max_input_bytes = 2 * GiB
     """Inputs are copied until their total reaches this; the rest are reference-only."""
-    max_file_bytes: int = 1 * GiB
+    max_file_bytes = 1 * GiB
     """A single input larger than this is reference-only."""
-    max_source_bytes: int = 64 * MiB
-    max_source_files: int = 5000
-    timeout: float = 300.0
+    max_source_bytes = 64 * MiB
+    max_source_files = 5000
+    timeout = 300.0
     """Seconds the capture may take before the agent gives up (the step's outcome stands)."""
-    wait_for_debugger: float = 0.0
-    debug_port: int = 5678
+
+    def __init__(
+        self,
+        store: str | None = None,
+        always: bool = False,
+        inputs: list[str] | None = None,
+        name: str | None = None,
+        max_input_bytes: int = max_input_bytes,
+        max_file_bytes: int = max_file_bytes,
+        timeout: float = timeout,
+        wait_for_debugger: float = 0.0,
+        debug_port: int = 5678,
+    ) -> None:
+        self.store = store
+        self.always = always
+        self.inputs = list(inputs or [])
+        self.name = name
+        self.max_input_bytes = max_input_bytes
+        self.max_file_bytes = max_file_bytes
+        self.timeout = timeout
+        self.wait_for_debugger = wait_for_debugger
+        self.debug_port = debug_port
 
     def to_env(self) -> dict[str, str]:
         env = {"REPLAY_CAPTURE": "1"}

@@ -11,7 +11,10 @@ import collections
 import io
 import logging
 import sys
-from typing import Any, TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 TAIL_CHARS = 64 * 1024
 MAX_RECORDS = 500
