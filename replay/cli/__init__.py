@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("import", "import_", "import a capture archive into the store"),
     ("run", "run", "rebuild a captured step locally, run it, give a verdict (--attach to debug)"),
     ("vscode", "vscode", "write a VS Code attach configuration for a capture"),
+    ("parallel", "parallel", "run a batch-inference step locally: init() once per worker, run() per mini-batch"),
 ]
 
 
