@@ -8,55 +8,43 @@ import re
 from typing import Any
 
 
-def _scan(text: str) -> list[tuple[int, str]]:
-    """Significant characters with their offsets, skipping strings' insides and comments.
-
-    Strings are reported as one `"` at their opening quote."""
-    out: list[tuple[int, str]] = []
+def _pieces(text: str) -> list[tuple[int, int, str]]:
+    """The text cut into (start, end, kind) pieces: "string", "comment" or "code"
+    (one character each, whitespace included)."""
+    out: list[tuple[int, int, str]] = []
     i, n = 0, len(text)
     while i < n:
-        c = text[i]
-        if c == '"':
-            out.append((i, '"'))
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-            i += 1
+        if text[i] == '"':
+            j = _string_end(text, i)
+            out.append((i, j, "string"))
         elif text.startswith("//", i):
             j = text.find("\n", i)
-            i = n if j < 0 else j
+            j = n if j < 0 else j
+            out.append((i, j, "comment"))
         elif text.startswith("/*", i):
             j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 2
+            j = n if j < 0 else j + 2
+            out.append((i, j, "comment"))
         else:
-            if not c.isspace():
-                out.append((i, c))
-            i += 1
+            j = i + 1
+            out.append((i, j, "code"))
+        i = j
     return out
+
+
+def _scan(text: str) -> list[tuple[int, str]]:
+    """Significant characters with their offsets; a string is one `"` at its opening quote."""
+    return [
+        (start, text[start])
+        for start, _, kind in _pieces(text)
+        if kind == "string" or (kind == "code" and not text[start].isspace())
+    ]
 
 
 def strip(text: str) -> str:
     """The text as plain JSON: comments blanked, trailing commas dropped."""
-    chars = list(" " * len(text))
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            chars[i : j + 1] = text[i : j + 1]
-            i = j + 1
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-        else:
-            chars[i] = c
-            i += 1
-    plain = "".join(chars)
+    plain = "".join(" " * (end - start) if kind == "comment" else text[start:end]
+                    for start, end, kind in _pieces(text))
     return re.sub(r",(\s*[\]}])", r" \1", plain)
 
 

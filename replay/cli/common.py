@@ -10,6 +10,14 @@ from typing import Any
 from replay.store import LocalStore, resolve_store_spec
 
 
+def add_capture_arguments(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
+    """The arguments of every command that reads one capture: ID, --store, --json."""
+    parser.add_argument("id", metavar="ID", help="capture id or unique prefix")
+    add_store_argument(parser)
+    if json_output:
+        add_json_argument(parser)
+
+
 def add_store_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", help="capture store (default: $REPLAY_STORE or ./.replay)")
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from replay.cli.common import add_store_argument, open_store
+from replay.cli.common import add_capture_arguments, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="capture id or unique prefix")
+    add_capture_arguments(parser, json_output=False)
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
                         help="archive to write (.tgz)")
-    add_store_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,12 +24,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from replay.cli.common import add_json_argument, add_store_argument, colour, open_store, print_json
+from replay.cli.common import add_capture_arguments, add_json_argument, colour, open_store, print_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="capture id or unique prefix")
-    add_store_argument(parser)
+    add_capture_arguments(parser, json_output=False)
     parser.add_argument("--attach", action="store_true",
                         help="wait for a debugger and stop at the failure site (post-mortem)")
     parser.add_argument("--host", default="127.0.0.1", help="debugger listen address (default 127.0.0.1)")

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-from replay.cli.common import add_json_argument, add_store_argument, colour, open_store, print_json
+from replay.cli.common import add_capture_arguments, colour, open_store, print_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="capture id or unique prefix")
-    add_store_argument(parser)
-    add_json_argument(parser)
+    add_capture_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

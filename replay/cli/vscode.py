@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from replay.cli.common import add_store_argument, open_store
+from replay.cli.common import add_capture_arguments, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="capture id or unique prefix")
-    add_store_argument(parser)
+    add_capture_arguments(parser, json_output=False)
     parser.add_argument("--port", type=int, default=5678, help="debugger port (default 5678)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--output", type=Path, default=Path(".vscode/launch.json"), metavar="PATH",
