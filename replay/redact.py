@@ -21,7 +21,7 @@ Speed matters because a log tail of a megabyte is redacted on the failure path. 
 patterns (a single alternation of these rules took 400 ms per MB here), but it scans for a
 literal prefix at memchr-like speed. So every rule below is anchored on a literal, and the
 "shape" rules share one pass: the text is mapped to token/non-token bytes with
-`bytes.translate`, and only runs of 20 or more token characters are examined in Python.
+`bytes.translate`, and only runs of 32 or more token characters are examined in Python.
 All scanning works on a latin-1 image of the text (one byte per character, so offsets
 match the original `str`).
 """
@@ -32,8 +32,11 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the agent should not pay for typing
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
 
 REDACTED = "<redacted>"
 
@@ -49,10 +52,10 @@ _SECRET_WORDS = frozenset(
 )
 # Fragments found in the name with separators removed: they catch run-together names
 # (`DBPASSWORD`, `ACCOUNTKEY`, `STORAGE_CONNECTION_STRING` -> `connectionstring`).
-_SECRET_FRAGMENTS = (
-    "password", "passwd", "passphrase", "secret", "credential", "apikey", "connstr",
-    "connectionstring", "accesskey", "accountkey", "privatekey", "masterkey", "sastoken",
-    "authtoken", "accesstoken", "refreshtoken", "identityheader", "msisecret",
+_SECRET_FRAGMENTS = tuple(
+    "password passwd passphrase secret credential apikey connstr connectionstring accesskey"
+    " accountkey privatekey masterkey sastoken authtoken accesstoken refreshtoken"
+    " identityheader msisecret".split()
 )
 # A last word that makes the name describe a secret rather than hold one:
 # `SSH_KEY_PATH`, `PRIMARY_KEY_COLUMN`, `AUTH_TYPE`, `KeyError`, `TOKEN_EXPIRY`.
@@ -68,8 +71,8 @@ _KEY_QUALIFIERS = frozenset(
 )
 # The shell's working directories: `pwd` here is not a password.
 _SHELL_NAMES = frozenset({"pwd", "oldpwd"})
-# Values of secret-named variables that are flags, not secrets (`USE_AUTH=1`).
-_TRIVIAL_VALUES = frozenset("true false yes no on off none null 0 1".split())
+# Values of secret-named variables that are flags or unset, not secrets (`USE_AUTH=1`).
+_TRIVIAL_VALUES = frozenset(["", *"true false yes no on off none null 0 1".split()])
 
 
 @lru_cache(maxsize=4096)
@@ -104,8 +107,21 @@ _RUN_NEEDLE = b"a" * _RUN_MIN
 
 # Vendor tokens that can have too little entropy for the generic rule (letters only,
 # no upper case); each starts a token, so a run's first bytes are enough to check.
-_VENDOR_PREFIXES = (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_", b"xox",
-                    b"hf_", b"npm_", b"pypi-", b"AIza", b"sk_live_", b"rk_live_")
+_VENDOR_PREFIXES = (
+    b"ghp_",
+    b"gho_",
+    b"ghu_",
+    b"ghs_",
+    b"ghr_",
+    b"github_pat_",
+    b"xox",
+    b"hf_",
+    b"npm_",
+    b"pypi-",
+    b"AIza",
+    b"sk_live_",
+    b"rk_live_",
+)
 _VENDOR_TOKEN = re.compile(
     rb"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
     rb"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
@@ -130,7 +146,14 @@ _URL_PASSWORD = re.compile(rb"://[^\s/:@'\"<>]{0,256}:([^\s/@'\"<>]{1,256})@")
 # are grouped by first letter, one pattern each, so `re` scans for a literal; the whole
 # name is then judged by `is_secret_name` (`tokenizers_parallelism=false`, `KeyError: x`
 # stay as they are).
-_ASSIGN_STEMS = (rb"p(?:ass|wd)", rb"s(?:ecret|ig)", rb"c(?:red|ookie)", rb"token", rb"key", rb"auth")
+_ASSIGN_STEMS = (
+    rb"p(?:ass|wd)",
+    rb"s(?:ecret|ig)",
+    rb"c(?:red|ookie)",
+    rb"token",
+    rb"key",
+    rb"auth",
+)
 _ASSIGN_TAIL = (
     rb"([a-z0-9_.-]{0,64})['\"]?[ \t]*[:=][ \t]*(?:(?:bearer|basic|token|digest)[ \t]+)?"
     rb"(?:\"([^\"\n]{1,4096})\"|'([^'\n]{1,4096})'"
@@ -149,9 +172,11 @@ Span = tuple[int, int, str, str]
 def _looks_random(run: bytes) -> bool:
     """A token with upper, lower and digits, high entropy and no English-like words.
 
-    The entropy floor scales with length (0.8 bits below the most a string of that length
-    can show), which separates random keys from identifiers such as
-    `HistGradientBoostingClassifier2`; a lowercase run of 8+ letters marks a word.
+    The entropy floor is 80% of the most a string of that length can show, which keeps
+    identifiers such as `HistGradientBoostingClassifier2` and lowercase hex digests; a
+    lowercase run of 8+ letters marks a word (`ResNet50ImageClassifierV2Checkpoint`).
+    The price: a random key that happens to hold such a run (about 1 in 100 for a
+    88-character key) is missed here and must be caught by its name or its format.
     """
     if run.lower() == run or run.upper() == run or not _HAS_DIGIT.search(run):
         return False
@@ -302,9 +327,12 @@ class Redactor:
 
     def redact_value(self, name: str, value: str) -> str:
         """One named value (a local variable's repr, an env var): replaced whole when the
-        name is a secret's, else scrubbed like text."""
-        if _is_secret_var(name, value):
+        name is a secret's (and a string's content hunted from then on), else scrubbed
+        like text."""
+        if name not in _MAPPING_KEY_NAMES and _is_secret_var(name, value):
             self._report["text"].add(name)
+            quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+            self.learn(name, value[1:-1] if quoted else value)
             return f"<redacted:{name}>"
         return self.redact_text(value)
 
@@ -312,7 +340,9 @@ class Redactor:
         """(copy of `env` with secrets replaced, sorted names of the changed variables)."""
         out: dict[str, str] = {}
         for name, value in env.items():
-            out[name] = f"<redacted:{name}>" if _is_secret_var(name, value) else self._scrub(value)[0]
+            out[name] = (
+                f"<redacted:{name}>" if _is_secret_var(name, value) else self._scrub(value)[0]
+            )
         names = sorted(name for name, value in env.items() if out[name] != value)
         self._report["env"].update(names)
         return out, names
@@ -352,6 +382,9 @@ class Redactor:
         return {where: sorted(names) for where, names in self._report.items()}
 
 
+# A local called `key` is almost always a mapping's key (os.environ.__getitem__ has one
+# holding the *name* of the missing variable), not a secret: its value is kept.
+_MAPPING_KEY_NAMES = frozenset({"key", "keys", "k"})
 _ARG_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 # Options like these are switches, so the argument after them is not their value.
 _SWITCH_PREFIXES = ("no-", "use-", "with-", "without-", "enable-", "disable-", "skip-")
