@@ -1,0 +1,1 @@
+"""One module per rule; `replay.doctor.registry.all_rules()` imports each of them."""
