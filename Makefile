@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The SSH tests need a real sshd; install it when it is missing and we may.
+# The SSH tests need a real sshd (and sshfs, for a real network mount); install them
+# when they are missing and we may.
 sshd:
-	@test -x /usr/sbin/sshd || { \
+	@{ test -x /usr/sbin/sshd && command -v sshfs >/dev/null; } || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null); \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client sshfs >/dev/null); \
 	  else \
 	    echo "note: /usr/sbin/sshd missing and not root: SSH tests will be skipped"; \
 	  fi; }

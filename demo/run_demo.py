@@ -93,6 +93,8 @@ def main() -> int:
     short = capture_id[:6]
     sh("replay ls", *replay, "ls")
     sh(f"replay show {short}", *replay, "show", short)
+    print("\nDoes the failure match a known pattern?")
+    sh(f"replay doctor {short}", *replay, "doctor", short)
 
     print("\nOn the laptop, the step is rebuilt from the capture alone (the data is gone):")
     (WORK / "data" / "transactions.csv").unlink()

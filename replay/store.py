@@ -10,7 +10,10 @@ Layout under the store root::
 A blob is written to `tmp/` and renamed into place, so a half-written blob is never
 visible. A capture's manifest is written to a fresh folder under `tmp/` and the folder
 is renamed to `captures/<id>`, so a reader sees a whole capture or none, whatever
-happens to the writer. Everything read back is treated as untrusted.
+happens to the writer process. Only the manifest is fsynced: after a power loss a blob
+may be short, which `replay verify` reports (syncing every input would slow every
+capture for a case the hashes already catch). Everything read back is treated as
+untrusted.
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ def is_hash(value: str) -> bool:
 
 def is_capture_id(value: str) -> bool:
     return len(value) == 12 and set(value) <= HEX
+
+
+def resolve_prefix(available: list[str] | tuple[str, ...], prefix: str, where: str) -> str:
+    """The one capture id among `available` that starts with `prefix`."""
+    p = prefix.strip().lower()
+    if not p or not set(p) <= HEX:
+        raise CaptureNotFound(f"{prefix!r} is not a capture id (ids are hex, like 3f9a2c81d0e4)")
+    matches = [i for i in available if i.startswith(p)]
+    if not matches:
+        raise CaptureNotFound(f"no capture {prefix!r} in {where} (see 'replay ls')")
+    if len(matches) > 1:
+        shown = ", ".join(sorted(matches)[:5])
+        raise CaptureNotFound(f"{prefix!r} is ambiguous in {where}: {shown}; give more characters")
+    return matches[0]
 
 
 def default_store_root(env: dict[str, str] | None = None, cwd: Path | None = None) -> Path:
@@ -226,16 +243,7 @@ class LocalStore:
 
     def resolve(self, prefix: str) -> str:
         """Turn a unique id prefix into the capture id."""
-        prefix = prefix.strip().lower()
-        if not prefix or not set(prefix) <= HEX:
-            raise CaptureNotFound(f"{prefix!r} is not a capture id (ids are hex, like 3f9a2c81d0e4)")
-        matches = [i for i in self.ids() if i.startswith(prefix)]
-        if not matches:
-            raise CaptureNotFound(f"no capture {prefix!r} in {self.root} (see 'replay ls')")
-        if len(matches) > 1:
-            shown = ", ".join(sorted(matches)[:5])
-            raise CaptureNotFound(f"{prefix!r} is ambiguous: {shown}; give more characters")
-        return matches[0]
+        return resolve_prefix(self.ids(), prefix, str(self.root))
 
     @staticmethod
     def parse_manifest(payload: bytes, origin: str) -> Manifest:

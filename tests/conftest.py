@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.sshd"]  # the session's private OpenSSH server fixtures
 
 
 @pytest.fixture

@@ -105,7 +105,8 @@ def _capture_child(cmd: list[str], options: CaptureOptions) -> int:
     if sig:
         sys.stdout.flush()
         sys.stderr.flush()
-        signal.signal(sig, signal.SIG_DFL)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be handled anyway
+            signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
     return exit_code
 

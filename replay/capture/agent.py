@@ -48,8 +48,13 @@ class PathArg:
         self.existed = existed
 
 
+def _hints_output(option: str) -> bool:
+    return any(hint in option for hint in OUTPUT_HINTS)
+
+
 def path_arguments(argv: list[str], cwd: str) -> list[PathArg]:
-    """Values in argv that name a path (existing, or whose parent folder exists)."""
+    """Values in argv that name a path (existing, or whose parent folder exists); a bare
+    name counts when it exists or its option names an output (`--output-dir out`)."""
     found: list[PathArg] = []
     option = ""
     for token in argv:
@@ -59,7 +64,11 @@ def path_arguments(argv: list[str], cwd: str) -> list[PathArg]:
                 option = token
                 continue
             option, value = token.split("=", 1)
-        if value and not value.startswith("-") and ("/" in value or "." in value or os.path.exists(value)):
+        extension = os.path.splitext(value)[1][1:]
+        looks_like_path = (
+            "/" in value or extension.isalpha() or _hints_output(option.lstrip("-").lower())
+        )
+        if value and not value.startswith("-") and (looks_like_path or os.path.exists(value)):
             full = os.path.normpath(os.path.join(cwd, value))
             exists = os.path.exists(full)
             if exists or os.path.isdir(os.path.dirname(full) or "/"):
@@ -69,7 +78,9 @@ def path_arguments(argv: list[str], cwd: str) -> list[PathArg]:
 
 
 def looks_like_output(arg: PathArg) -> bool:
-    return any(hint in arg.option for hint in OUTPUT_HINTS)
+    """An output: its option says so, or it did not exist when the step started (a
+    path the step is to create)."""
+    return _hints_output(arg.option) or not arg.existed
 
 
 class Agent:

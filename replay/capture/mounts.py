@@ -10,9 +10,11 @@ import functools
 import os
 
 NETWORK_TYPES = frozenset(
-    {"fuse", "fuse.blobfuse", "fuse.blobfuse2", "cifs", "smb3", "nfs", "nfs4", "fuse.s3fs",
-     "fuse.gcsfuse", "fuse.sshfs", "9p", "lustre", "glusterfs", "ceph", "fuse.rclone"}
+    {"fuse.blobfuse", "fuse.blobfuse2", "cifs", "smb3", "nfs", "nfs4", "fuse.s3fs",
+     "fuse.gcsfuse", "fuse.sshfs", "9p", "lustre", "glusterfs", "ceph", "fuse.rclone",
+     "fuse.goofys", "fuse.juicefs", "fuse.azureml", "fuse.dvc"}
 )
+"""Remote filesystems; local FUSE filesystems (fuse-overlayfs, lxcfs) are not among them."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,4 +37,4 @@ def filesystem_of(path: str) -> str:
 
 
 def is_network_fs(fstype: str) -> bool:
-    return fstype in NETWORK_TYPES or fstype.startswith("fuse.")
+    return fstype in NETWORK_TYPES

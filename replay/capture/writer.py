@@ -31,9 +31,11 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _peak_rss_kb() -> int | None:
+def _peak_rss_kb(of_children: bool) -> int | None:
+    """Peak memory of the step: this process, or the child command it ran."""
     try:
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        who = resource.RUSAGE_CHILDREN if of_children else resource.RUSAGE_SELF
+        return int(resource.getrusage(who).ru_maxrss)
     except (OSError, ValueError):
         return None
 
@@ -81,7 +83,7 @@ def snapshot(
             "exit_code": exit_code,
             "signal": signal,
             "duration_s": round(max(0.0, time.time() - agent.started), 3),
-            "peak_rss_kb": _peak_rss_kb(),
+            "peak_rss_kb": _peak_rss_kb(of_children=step.mode == "command"),
         },
         "failure": failure,
         "outputs": outputs,
@@ -115,9 +117,6 @@ def open_store(spec: str | None) -> LocalStore:
 
 def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
     """Copy inputs, sources and the environment lockfile into the store and publish."""
-    from replay import lockfile
-    from replay.bundle import Manifest
-
     options = agent.options
     store = open_store(options.store)
     copier = Copier(store)
@@ -154,24 +153,13 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
         if is_candidate_input(full, exclude):
             add(full, "opened")
 
-    dists = lockfile.scan()
-    pyinfo = lockfile.python_info()
-    environment = {
-        **snap["environment"],
-        "python": pyinfo,
-        "host": _host_facts(),
-        "distributions": dists,
-        "pylock": store.add_bytes(lockfile.to_pylock(dists, pyinfo).encode()),
-        "requirements": store.add_bytes(lockfile.to_requirements(dists).encode()),
-        "conda": lockfile.conda_info(),
-    }
+    environment = environment_section(store, snap["environment"])
     upstream = snap["recorder"].to_calls(store, budget) if snap["recorder"] is not None else []
-    capture_id = store.new_id()
     failure = snap["failure"]
-    manifest = Manifest.model_validate(
+    capture_id = publish(
+        store,
+        copier,
         {
-            "id": capture_id,
-            "created": _now(),
             "status": "failed" if (failure or snap["outcome"]["exit_code"]) else "passed",
             "kind": "step",
             "step": {**snap["step"], "sources": sources, "sources_truncated": truncated},
@@ -184,14 +172,44 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
             "logs": snap["logs"],
             "notes": list(getattr(snap["recorder"], "notes", [])),
             "extra": {
-                "source_hash": _source_hash(sources),
+                "source_hash": source_hash(sources),
                 "writes": _write_counts(snap["writes"], exclude),
             },
-        }
+        },
     )
+    return capture_id, str(store.root)
+
+
+def environment_section(store: LocalStore, variables: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's environment: `variables` (`{"variables", "redacted"}`, redacted
+    already) plus the interpreter, the host and the installed distributions as a
+    lockfile in `store`. Step and mini-batch captures both describe where they ran
+    through here, so `env diff` and `doctor` read them alike."""
+    from replay import lockfile
+
+    dists = lockfile.scan()
+    pyinfo = lockfile.python_info()
+    return {
+        **variables,
+        "python": pyinfo,
+        "host": _host_facts(),
+        "distributions": dists,
+        "pylock": store.add_bytes(lockfile.to_pylock(dists, pyinfo).encode()),
+        "requirements": store.add_bytes(lockfile.to_requirements(dists).encode()),
+        "conda": lockfile.conda_info(),
+    }
+
+
+def publish(store: LocalStore, copier: Copier, sections: dict[str, Any]) -> str:
+    """Validate `sections` (a manifest but for `id` and `created`) and publish it
+    atomically, then remember the hashes of the files copied for it; return its id."""
+    from replay.bundle import Manifest
+
+    capture_id = store.new_id()
+    manifest = Manifest.model_validate({"id": capture_id, "created": _now(), **sections})
     store.publish(manifest)
     copier.flush()
-    return capture_id, str(store.root)
+    return capture_id
 
 
 def options_source_prefix(agent: Agent) -> str:
@@ -203,7 +221,7 @@ def _under_any(path: str, roots: set[str]) -> bool:
     return any(path == r or path.startswith(r + os.sep) for r in roots)
 
 
-def _source_hash(sources: list[dict[str, Any]]) -> str:
+def source_hash(sources: list[dict[str, Any]]) -> str:
     from replay.hashing import hash_bytes
 
     text = "\n".join(f"{s['path']} {s['sha256']}" for s in sorted(sources, key=lambda s: s["path"]))

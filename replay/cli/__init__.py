@@ -18,11 +18,15 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("capture", "capture", "run a step under the capture agent; on failure, snapshot it"),
     ("ls", "ls", "list captures, newest first"),
     ("show", "show", "show one capture"),
+    ("doctor", "doctor", "name known failure patterns in a capture and their fixes"),
     ("verify", "verify", "check every hash of a capture"),
     ("export", "export", "write one capture as a self-contained archive"),
     ("import", "import_", "import a capture archive into the store"),
+    ("env", "env", "environment drift against a capture (diff), or a venv that matches it (create)"),
     ("run", "run", "rebuild a captured step locally, run it, give a verdict (--attach to debug)"),
     ("vscode", "vscode", "write a VS Code attach configuration for a capture"),
+    ("fetch", "fetch", "pull captures from sftp://user@host/path or a store folder"),
+    ("tunnel", "tunnel", "forward a remote debug port to this machine (like ssh -L)"),
     ("parallel", "parallel", "run a batch-inference step locally: init() once per worker, run() per mini-batch"),
 ]
 
