@@ -1,0 +1,91 @@
+"""The remote job's side of SSH: publishing captures to an sftp:// store, and a live,
+failed process reached through `replay tunnel`'s port forward."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from replay.dap import attach
+from replay.remote.tunnel import open_tunnel
+from replay.store import LocalStore
+from tests.conftest import run_replay
+
+STEP = """
+def divide(rows):
+    for i, row in enumerate(rows):
+        ratio = 10 / row
+    return ratio
+
+divide([5, 2, 0, 1])
+"""
+
+
+def _job_env(clean_env: dict[str, str], home: Path) -> dict[str, str]:
+    env = {k: v for k, v in clean_env.items() if k not in ("REPLAY_STORE", "SSH_AUTH_SOCK")}
+    return {**env, "HOME": str(home)}
+
+
+def test_capture_publishes_to_an_sftp_store_and_keeps_a_local_copy(
+    sshd, ssh_home, tmp_path, clean_env
+):
+    (ssh_home / ".ssh" / "config").write_text(
+        f"Host *\n  IdentityFile {sshd.client_key}\n  UserKnownHostsFile {sshd.known_hosts}\n"
+    )
+    remote = tmp_path / "remote-store"
+    script = tmp_path / "step.py"
+    script.write_text(STEP)
+    url = sshd.url(remote)
+    result = run_replay(["capture", "--store", url, "--", "python", str(script)],
+                        _job_env(clean_env, ssh_home), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f" in {url} (replay run " in result.stderr
+    (capture_id,) = LocalStore(remote).ids()
+    assert LocalStore(remote).verify(capture_id) == []
+    assert LocalStore(tmp_path / ".replay").ids() == [capture_id]
+
+
+def test_unreachable_remote_store_keeps_the_capture_locally(ssh_home, tmp_path, clean_env):
+    script = tmp_path / "step.py"
+    script.write_text(STEP)
+    result = run_replay(["capture", "--store", "sftp://nobody@127.0.0.1:9/store", "--",
+                         "python", str(script)], _job_env(clean_env, ssh_home), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "ZeroDivisionError" in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("replay: captured")]
+    assert f"in {tmp_path / '.replay'} (not sent to sftp://nobody@127.0.0.1:9/store" in line
+    assert len(LocalStore(tmp_path / ".replay").ids()) == 1
+
+
+def test_tunnel_carries_a_debug_session_to_the_waiting_failed_process(
+    sshd, ssh_options, tmp_path, clean_env
+):
+    script = tmp_path / "step.py"
+    script.write_text(STEP)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "replay", "capture", "--wait-for-debugger", "60", "--debug-port", "0",
+         "--", "python", str(script)],
+        env=clean_env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None and time.monotonic() < deadline:
+            found = re.search(r"debugger on 127\.0\.0\.1:(\d+)", job.stderr.readline())
+            port = int(found.group(1)) if found else None
+        assert port is not None
+        events: list[object] = []
+        with open_tunnel(sshd.target, port, options=ssh_options, on_event=events.append) as tunnel:
+            with attach("127.0.0.1", tunnel.local_port, exception_filters=()) as session:
+                stop = session.wait_for_stop(timeout=30)
+                assert stop.top.name == "divide" and stop.top.path == str(script)
+                assert session.locals_of(stop.top.id)["row"].value == "0"
+                session.client.continue_(stop.thread_id)
+            assert events, "the tunnel reports its connections"
+        assert job.wait(timeout=60) == 1
+    finally:
+        job.kill()
