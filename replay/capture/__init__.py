@@ -28,11 +28,40 @@ def step_name(options: CaptureOptions, plan: Plan | None, cmd: list[str]) -> str
     return os.path.splitext(os.path.basename(plan.target))[0]
 
 
+class ChildReports:
+    """Python processes the step starts are captured by the start-up hook (the
+    settings and REPLAY_CAPTURE=1 are passed down in the environment) and name their
+    captures in a report file, so the parent can tell whether a child already
+    captured the real failure."""
+
+    def __init__(self, options: CaptureOptions) -> None:
+        import tempfile
+
+        fd, self.path = tempfile.mkstemp(prefix="replay-report-")
+        os.close(fd)
+        self.env = {**options.to_env(), REPORT_ENV: self.path}
+
+    def collect(self) -> bool:
+        """True when a child wrote a capture; the report file is removed."""
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return bool(f.read().strip())
+        except OSError:
+            return False
+        finally:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
 def capture_command(cmd: list[str], options: CaptureOptions) -> int:
     """Run `cmd` under the agent and return the status to exit with.
 
-    Python steps run in this process; anything else runs as a child whose own Python
-    processes are captured by the startup hook (REPLAY_CAPTURE=1 is passed down).
+    Python steps run in this process; anything else runs as a child. Either way the
+    Python processes they start are captured too (see `ChildReports`); when one of
+    them captured the failure, the parent adds no capture of its own unless it has
+    an exception of its own.
     """
     plan = plan_from_command(cmd)
     if plan is None:
@@ -46,8 +75,8 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
         source_root=source_root(plan, cwd),
         cwd=cwd,
     )
-    # Python processes the step starts inherit the settings; they report to our file.
-    os.environ.update({k: v for k, v in options.to_env().items() if k != "REPLAY_CAPTURE"})
+    children = ChildReports(options)
+    os.environ.update(children.env)
     agent = Agent(options, step)
     agent.start()
     ended = run_in_process(plan)
@@ -58,7 +87,7 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
         trimmed = trim_traceback(ended.tb)
     agent.stop_watching()
     report(ended, trimmed)
-    agent.finish(ended.exc, trimmed, ended.exit_code)
+    agent.finish(ended.exc, trimmed, ended.exit_code, children_captured=children.collect())
     if ended.interrupted:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -71,11 +100,9 @@ def _capture_child(cmd: list[str], options: CaptureOptions) -> int:
     """Run a non-Python (or other-interpreter) command; capture it only if none of its
     Python processes captured their own failure."""
     import subprocess
-    import tempfile
 
-    with tempfile.NamedTemporaryFile("r", prefix="replay-report-", delete=False) as report_file:
-        pass
-    env = {**os.environ, **options.to_env(), REPORT_ENV: report_file.name}
+    children = ChildReports(options)
+    env = {**os.environ, **children.env}
     cwd = os.getcwd()
     step = StepInfo(
         mode="command", target=cmd[0], argv=list(cmd), name=step_name(options, None, cmd),
@@ -86,7 +113,7 @@ def _capture_child(cmd: list[str], options: CaptureOptions) -> int:
         proc = subprocess.Popen(cmd, env=env)
     except OSError as exc:
         print(f"replay: cannot run {cmd[0]!r}: {exc.strerror or exc}", file=sys.stderr)
-        os.unlink(report_file.name)
+        children.collect()
         return 127 if isinstance(exc, FileNotFoundError) else 126
     while True:
         try:
@@ -94,14 +121,9 @@ def _capture_child(cmd: list[str], options: CaptureOptions) -> int:
             break
         except KeyboardInterrupt:
             continue  # the child got the SIGINT too; its status decides
-    with open(report_file.name, encoding="utf-8") as f:
-        child_captured = bool(f.read().strip())
-    os.unlink(report_file.name)
     sig = -status if status < 0 else None
     exit_code = 128 + sig if sig else status
-    if not child_captured:
-        agent.files.stop()
-        agent.finish(None, None, exit_code, signal=sig)
+    agent.finish(None, None, exit_code, signal=sig, children_captured=children.collect())
     if sig:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -169,24 +191,26 @@ def _finish(agent: Agent, exc: BaseException | None, tb: TracebackType | None, c
 
 
 def _hook_exit(agent: Agent) -> None:
-    """A `sys.exit(n)` that ends the process never reaches `sys.excepthook`. Remember
-    the last SystemExit raised through `sys.exit` and judge it at interpreter exit."""
+    """A `sys.exit(n)` that ends the process never reaches `sys.excepthook`, so a
+    non-zero `sys.exit` is captured as it is called (the exception it was called
+    for, if any, is still alive then). A process that simply ends is judged at exit,
+    for `--always`; by then no thread may start, so that capture runs inline."""
     import atexit
 
     real_exit = sys.exit
 
     def exit_(status: object = None) -> None:
-        try:
-            real_exit(status)
-        except SystemExit as exc:
-            agent.pending_exit = exc
-            raise
+        request = SystemExit(status)
+        request.__context__ = sys.exc_info()[1]
+        code = exit_code_of(request)
+        if code != 0:
+            _finish(agent, request, None, code)
+        real_exit(status)
 
     sys.exit = exit_  # type: ignore[assignment]
 
     def at_exit() -> None:
-        pending = getattr(agent, "pending_exit", None)
-        code = exit_code_of(pending) if pending is not None else 0
-        _finish(agent, pending, None, code)
+        agent.inline = True
+        _finish(agent, None, None, 0)
 
     atexit.register(at_exit)

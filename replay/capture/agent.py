@@ -96,7 +96,8 @@ class Agent:
         self.stderr: TailTee | None = None
         self.path_args = path_arguments(step.argv[1:], step.cwd)
         self.recorder: Any = None
-        self.pending_exit: SystemExit | None = None
+        self.inline = False
+        """Write the capture on this thread, with no worker threads (interpreter exit)."""
 
     def start(self) -> None:
         global _active
@@ -139,10 +140,14 @@ class Agent:
         tb: TracebackType | None,
         exit_code: int,
         signal: int | None = None,
+        children_captured: bool = False,
     ) -> str | None:
         """Write a capture if the step failed (or `always`); return its id.
 
-        Never raises: any problem becomes one warning line on stderr.
+        When a child process already captured the failure and this process has no
+        exception of its own (an orchestrator that exits non-zero because its step
+        did), nothing more is written. Never raises: any problem becomes one warning
+        line on stderr.
         """
         self.stop_watching()
         if exit_code == 0 and not isinstance(exc, BaseException) and not self.options.always:
@@ -157,6 +162,8 @@ class Agent:
                 exc, tb = failing, failing.__traceback__
             elif isinstance(exc, SystemExit):
                 exc, tb = None, None
+            if exc is None and children_captured:
+                return None
 
             # The failing frames are read here, on the step's thread, while they are alive;
             # copying and publishing run in a thread that may be abandoned at the deadline.
@@ -171,11 +178,14 @@ class Agent:
                 except BaseException as err:
                     result["error"] = err
 
-            worker = threading.Thread(target=work, name="replay-capture", daemon=True)
-            worker.start()
-            worker.join(self.options.timeout)
-            if worker.is_alive():
-                result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
+            if self.inline:
+                work()
+            else:
+                worker = threading.Thread(target=work, name="replay-capture", daemon=True)
+                worker.start()
+                worker.join(self.options.timeout)
+                if worker.is_alive():
+                    result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
         if "error" in result:
             err = result["error"]
             reason = getattr(err, "strerror", None) or str(err) or type(err).__name__

@@ -54,6 +54,8 @@ class Copier:
     """
 
     store: LocalStore
+    threads: bool = True
+    """False at interpreter exit, where no thread may start."""
     remembered: list[tuple[str, os.stat_result, str]] = field(default_factory=list)
 
     def _known(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
@@ -66,7 +68,7 @@ class Copier:
     def many(self, items: list[tuple[str, os.stat_result]]) -> list[tuple[str, int]]:
         known = self._known(items)
         todo = [(p, st) for p, st in items if p not in known]
-        if len(todo) < 8:
+        if len(todo) < 8 or not self.threads:
             copied = [self.store.add_file(p) for p, _ in todo]
         else:
             with ThreadPoolExecutor(WORKERS) as pool:
