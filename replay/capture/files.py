@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +70,8 @@ class Copier:
         if len(todo) < 8 or not self.threads:
             copied = [self.store.add_file(p) for p, _ in todo]
         else:
+            from concurrent.futures import ThreadPoolExecutor  # not importable at interpreter exit
+
             with ThreadPoolExecutor(WORKERS) as pool:
                 copied = list(pool.map(self.store.add_file, (p for p, _ in todo)))
         fresh = dict(zip((p for p, _ in todo), copied))
