@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+from replay import document
+from replay.document import SCHEMA_VERSION
+
 ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
 HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 MAX_TEXT = 1 << 20
@@ -215,40 +217,8 @@ class Manifest(_Model):
 
     def blobs(self) -> list[tuple[str, int]]:
         """Every blob this capture names, with its size, for verify and transfer."""
-        found: dict[str, int] = {}
-
-        def add_files(files: list[FileRef]) -> None:
-            for f in files:
-                if f.sha256 and f.copied:
-                    found[f.sha256] = f.size
-
-        add_files(self.step.sources)
-        for item in self.inputs:
-            if item.copied and item.sha256 and item.kind == "file":
-                found[item.sha256] = item.size
-            add_files(item.files)
-        for call in self.upstream:
-            if call.result.blob:
-                found[call.result.blob] = -1
-            add_files(call.result.files)
-        for h in (self.environment.pylock, self.environment.requirements):
-            if h:
-                found.setdefault(h, -1)
-        for h in self.extra.get("blobs", []):
-            if isinstance(h, str) and HASH_PATTERN.match(h):
-                found.setdefault(h, -1)
-        return sorted(found.items())
+        return document.blobs(self.model_dump(mode="json"))
 
     def summary(self) -> dict[str, Any]:
         """The row `replay ls --json` prints and the index stores."""
-        return {
-            "id": self.id,
-            "step": self.step.name,
-            "created": self.created,
-            "status": self.status,
-            "kind": self.kind,
-            "error": (f"{self.failure.type}: {self.failure.message}"[:300] if self.failure else ""),
-            "exit_code": self.outcome.exit_code,
-            "host": str(self.environment.host.get("hostname", "")),
-            "source_hash": str(self.extra.get("source_hash", "")),
-        }
+        return document.summary(self.model_dump(mode="json"))

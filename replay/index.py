@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from replay.bundle import Manifest
     from replay.store import LocalStore
 
 COLUMNS = ("id", "step", "created", "status", "kind", "error", "exit_code", "host", "source_hash")
@@ -55,11 +54,8 @@ class Index:
             self._conn.close()
             self._conn = None
 
-    def add(self, manifest: Manifest) -> None:
-        """Record a published capture. A failure here loses nothing (listing repairs it)."""
-        self.add_rows([manifest.summary()])
-
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Record published captures. A failure here loses nothing (listing repairs it)."""
         try:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from replay import document
 from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
 from replay.hashing import copy_and_hash, hash_bytes, hash_file
 
@@ -203,14 +204,20 @@ class LocalStore:
         return secrets.token_hex(6)
 
     def publish(self, manifest: Manifest) -> Path:
-        """Publish a capture atomically. Its blobs must already be in the store."""
+        """Publish a validated capture atomically. Its blobs must already be in the store."""
+        return self.publish_document(manifest.model_dump(mode="json"))
+
+    def publish_document(self, doc: dict[str, Any]) -> Path:
+        """Publish a manifest given as plain JSON data (the agent's way: no pydantic on
+        a job's failure path; every reader validates it). Blobs must be in the store."""
         self.ensure()
-        for digest, _ in manifest.blobs():
+        capture_id = str(doc["id"])
+        for digest, _ in document.blobs(doc):
             if not self.has_blob(digest):
-                raise StoreError(f"cannot publish {manifest.id}: blob {digest[:12]} missing")
-        payload = manifest.model_dump_json(indent=1).encode()
-        final = self.capture_dir(manifest.id)
-        work = Path(tempfile.mkdtemp(prefix=f"cap-{manifest.id}-", dir=self.tmp_dir))
+                raise StoreError(f"cannot publish {capture_id}: blob {digest[:12]} missing")
+        payload = json.dumps(doc, indent=1).encode()
+        final = self.capture_dir(capture_id)
+        work = Path(tempfile.mkdtemp(prefix=f"cap-{capture_id}-", dir=self.tmp_dir))
         try:
             with open(work / "manifest.json", "wb") as f:
                 f.write(payload)
@@ -220,8 +227,8 @@ class LocalStore:
             os.rename(work, final)
         except OSError as exc:
             shutil.rmtree(work, ignore_errors=True)
-            raise StoreError(f"cannot publish capture {manifest.id}: {exc.strerror or exc}") from exc
-        self.index().add(manifest)
+            raise StoreError(f"cannot publish capture {capture_id}: {exc.strerror or exc}") from exc
+        self.index().add_rows([document.summary(doc)])
         return final
 
     def publish_raw(self, capture_id: str, payload: bytes) -> Manifest:

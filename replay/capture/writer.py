@@ -9,8 +9,8 @@ redactor before it is kept, so no secret reaches the store.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
-import platform
 import resource
 import socket
 import sys
@@ -107,19 +107,37 @@ def _is_output(arg: Any) -> bool:
     return looks_like_output(arg)
 
 
-def open_store(spec: str | None) -> LocalStore:
-    from replay.store import LocalStore, resolve_store_spec
+def open_store(spec: str | None) -> tuple[LocalStore, str | None]:
+    """The local store to write to, and the remote store (`sftp://`) to publish to after.
 
-    store = LocalStore(resolve_store_spec(spec))
+    A capture for a remote store is written to the default local store first, so a
+    network failure loses nothing."""
+    from replay.remote.url import is_remote
+    from replay.store import LocalStore, default_store_root, resolve_store_spec
+
+    resolved = resolve_store_spec(spec)
+    remote = resolved if is_remote(resolved) else None
+    store = LocalStore(default_store_root() if remote else resolved)
     store.ensure()
-    return store
+    return store, remote
+
+
+def publish_remote(store: LocalStore, capture_id: str, remote: str) -> str:
+    """Push the capture to `remote`; say where the capture is either way."""
+    try:
+        from replay.remote.transfer import push
+
+        push(store, capture_id, remote)
+    except Exception as err:  # the local copy stands; the job's outcome is untouched
+        return f"{store.root} (not sent to {remote}: {err})"
+    return remote
 
 
 def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
     """Copy inputs, sources and the environment lockfile into the store and publish."""
     options = agent.options
-    store = open_store(options.store)
-    copier = Copier(store)
+    store, remote = open_store(options.store)
+    copier = Copier(store, threads=not agent.inline)
     budget = Budget(options.max_input_bytes, options.max_file_bytes)
     exclude = (str(store.root) + os.sep, options_source_prefix(agent))
 
@@ -177,7 +195,7 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
             },
         },
     )
-    return capture_id, str(store.root)
+    return capture_id, publish_remote(store, capture_id, remote) if remote else str(store.root)
 
 
 def environment_section(store: LocalStore, variables: dict[str, Any]) -> dict[str, Any]:
@@ -201,15 +219,27 @@ def environment_section(store: LocalStore, variables: dict[str, Any]) -> dict[st
 
 
 def publish(store: LocalStore, copier: Copier, sections: dict[str, Any]) -> str:
-    """Validate `sections` (a manifest but for `id` and `created`) and publish it
-    atomically, then remember the hashes of the files copied for it; return its id."""
-    from replay.bundle import Manifest
+    """Publish `sections` (a manifest but for `id` and `created`) atomically, then
+    remember the hashes of the files copied for it; return its id.
+
+    Written as plain JSON: pydantic's first model would cost the job 100-300 ms, and
+    every reader validates the manifest anyway (the tests read back every capture)."""
+    from replay.document import SCHEMA_VERSION
 
     capture_id = store.new_id()
-    manifest = Manifest.model_validate({"id": capture_id, "created": _now(), **sections})
-    store.publish(manifest)
+    doc = {"schema_version": SCHEMA_VERSION, "id": capture_id, "created": _now(), **sections}
+    store.publish_document(json.loads(json.dumps(doc, default=_plain)))
     copier.flush()
     return capture_id
+
+
+def _plain(value: object) -> object:
+    """JSON for what the sections may hold besides plain data: recorded upstream calls
+    arrive as models from the boundary recorder."""
+    dump = getattr(value, "model_dump", None)
+    if dump is None:
+        raise TypeError(f"cannot write {type(value).__name__} into a manifest")
+    return dump(mode="json")
 
 
 def options_source_prefix(agent: Agent) -> str:
@@ -242,11 +272,13 @@ def _write_counts(writes: dict[str, int], exclude: tuple[str, ...]) -> dict[str,
 
 
 def _host_facts() -> dict[str, Any]:
+    uname = os.uname()
     return {
         "hostname": socket.gethostname(),
         "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
+        # os.uname, not platform.platform(): that one runs `uname -p` in a subprocess
+        "platform": f"{uname.sysname}-{uname.release}-{uname.machine}",
+        "machine": uname.machine,
         "pid": os.getpid(),
         "argv0": sys.argv[0] if sys.argv else "",
     }

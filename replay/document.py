@@ -1,0 +1,63 @@
+"""A manifest as plain JSON data: the blobs it names and its listing row.
+
+The capture agent writes manifests without loading pydantic (its first model costs
+a job 100-300 ms); readers validate every manifest with `replay.bundle.Manifest`,
+whose `blobs()` and `summary()` are these same functions, so writer and reader can
+never disagree on what a capture holds. Standard library only.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+"""The manifest format this replay writes and reads."""
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def blobs(doc: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """Every blob the manifest names with its size (-1 where the manifest has none)."""
+    found: dict[str, int] = {}
+
+    def add_files(files: Iterable[Mapping[str, Any]]) -> None:
+        for f in files:
+            if f.get("sha256") and f.get("copied", True):
+                found[f["sha256"]] = f["size"]
+
+    add_files(doc["step"].get("sources", []))
+    for item in doc.get("inputs", []):
+        if item.get("copied", True) and item.get("sha256") and item["kind"] == "file":
+            found[item["sha256"]] = item["size"]
+        add_files(item.get("files", []))
+    for call in doc.get("upstream", []):
+        result = call["result"]
+        if result.get("blob"):
+            found.setdefault(result["blob"], -1)
+        add_files(result.get("files", []))
+    env = doc.get("environment", {})
+    for digest in (env.get("pylock"), env.get("requirements"), *doc.get("extra", {}).get("blobs", [])):
+        if _is_hash(digest):
+            found.setdefault(digest, -1)
+    return sorted(found.items())
+
+
+def summary(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The row `replay ls --json` prints and the index stores."""
+    failure = doc.get("failure")
+    return {
+        "id": doc["id"],
+        "step": doc["step"]["name"],
+        "created": doc["created"],
+        "status": doc["status"],
+        "kind": doc.get("kind", "step"),
+        "error": f"{failure['type']}: {failure['message']}"[:300] if failure else "",
+        "exit_code": doc["outcome"]["exit_code"],
+        "host": str(doc.get("environment", {}).get("host", {}).get("hostname", "")),
+        "source_hash": str(doc.get("extra", {}).get("source_hash", "")),
+    }
