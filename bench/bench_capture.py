@@ -36,7 +36,10 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = 
 
 
 def env_without_replay() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("REPLAY_")}
+    """This machine sets PYTHONDONTWRITEBYTECODE, which makes every run recompile
+    replay's modules; users' machines cache bytecode, so the benchmarks do too."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("REPLAY_") and k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def overhead(work: Path, rounds: int) -> None:
