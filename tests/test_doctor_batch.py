@@ -1,9 +1,10 @@
 """Doctor rules for the batch-inference entry-script contract.
 
-The batch runner does not publish mini-batch captures yet, so each test captures a real
-batch job as a step: `replay capture -- python batch_job.py ...`, where `batch_job.py`
-runs `replay parallel run`'s own command-line handler (the runner, its workers, its
-messages), and the job fails the way the platform's would. GIVEN such a failing job,
+Job-level findings (the abort over the threshold) live in the job's output, not in
+one mini-batch, so each test captures a real batch job as a step: `replay capture --
+python batch_job.py ...`, where `batch_job.py` runs `replay parallel run`'s own
+command-line handler (the runner, its workers, its messages) with its per-mini-batch
+captures off, and the job fails the way the platform's would. GIVEN such a failing job,
 WHEN its capture is diagnosed, THEN the contract finding is there, and a near miss gets
 none.
 """
@@ -40,7 +41,7 @@ def batch_job(tmp_path, write_script, clean_env):
     def run(entry: str, *options: str, always: bool = False) -> Manifest:
         script: Path = write_script("score.py", entry)
         cmd = ["python", str(job), "--entry-script", str(script), "--input", str(data),
-               "--output", str(tmp_path / "out"), "--run-max-try", "1", *options]
+               "--output", str(tmp_path / "out"), "--run-max-try", "1", "--no-capture", *options]
         return capture(cmd, clean_env, tmp_path, ("--always",) if always else ())
 
     return run
@@ -162,3 +163,23 @@ def test_rules_tolerate_a_minibatch_capture_with_odd_extra(batch_job):
     })
 
     assert "batch-run-returned-nothing" in codes(findings(odd))
+
+
+def test_a_real_minibatch_capture_names_the_contract_breach(tmp_path, write_script, clean_env, store_dir):
+    """The runner's own capture of a failing mini-batch carries the contract failure."""
+    from replay.store import LocalStore
+    from tests.conftest import run_replay
+
+    script = write_script("score.py", INIT + "def run(mini_batch):\n    results = [p for p in mini_batch]\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "doc.txt").write_text("document\n")
+    result = run_replay(["parallel", "run", "--entry-script", str(script), "--input", str(data),
+                         "--output", str(tmp_path / "out"), "--run-max-try", "1",
+                         "--error-threshold", "-1"], clean_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    store = LocalStore(store_dir)
+    (capture_id,) = store.ids()
+    m = store.load(capture_id)
+    assert m.kind == "minibatch"
+    assert "return results" in only(findings(m), "batch-run-returned-nothing").fix

@@ -12,6 +12,13 @@ import replay.cli as cli
 FIXTURES = Path(__file__).parent / "fixtures" / "parallel"
 
 
+@pytest.fixture(autouse=True)
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Failing mini-batches are captured into the default store: keep it per test."""
+    monkeypatch.setenv("REPLAY_STORE", str(tmp_path / "store"))
+    return tmp_path / "store"
+
+
 def words(folder: Path, items: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i, word in enumerate(items):
@@ -36,6 +43,21 @@ def test_a_run_prints_a_json_summary_and_exits_zero(tmp_path: Path, capsys: pyte
     assert Path(summary["failed_minibatches"][0]["record"]).is_file()
     assert (tmp_path / "out" / "parallel_run_step.txt").read_text() == "000-cat.txt: cat\n001-oak.txt: oak\n"
     assert "first failure: mini-batch 2: ValueError" in err
+    capture_id = summary["failed_minibatches"][0]["capture"]
+    assert f"replay: captured {capture_id} in {tmp_path / 'store'}: mini-batch 2 (ValueError" in err
+    assert "replay parallel rerun --failed --job score-words" in err
+
+
+def test_no_capture_leaves_the_store_alone(tmp_path: Path, store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = words(tmp_path / "in", ["raise"])
+    code = cli.main([
+        "parallel", "run", "--entry-script", str(FIXTURES / "misbehave.py"), "--input", str(data),
+        "--run-max-try", "1", "--output", str(tmp_path / "out"), "--no-capture",
+        "--", "--state", str(tmp_path / "state"),
+    ])
+    assert code == 0
+    assert "replay: captured" not in capsys.readouterr().err
+    assert not store.exists()
 
 
 def test_an_aborted_run_exits_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,4 +78,44 @@ def test_dask_restarts_a_hung_worker_after_the_timeout(tmp_path: Path, cluster: 
     result, records = misbehave(tmp_path, cluster, ["hang", "ok", "ok"], run_invocation_timeout=1)
     assert result.succeeded == 2
     assert records[0]["tries"][0]["type"] == "RunInvocationTimeout"
-    assert len(list((tmp_path / "state" / "init").iterdir())) == 3  # 2 workers + the restarted one
+    # 2 workers + the restarted one; the job may end while the fresh process is still in init()
+    deadline = time.monotonic() + 10
+    while len(list((tmp_path / "state" / "init").iterdir())) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list((tmp_path / "state" / "init").iterdir())) == 3
+
+
+def test_dask_failures_become_the_same_captures_as_local(tmp_path: Path, cluster: str) -> None:
+    from replay.parallel.capture import MiniBatchCapturer
+    from replay.store import LocalStore
+    from tests.conftest import run_replay
+
+    data = words(tmp_path / "in", ["ok", "raise", "short"])
+    stores = {name: LocalStore(tmp_path / f"store-{name}") for name in ("local", "dask")}
+    for name, store in stores.items():
+        run_parallel(ParallelRunConfig(
+            entry_script=str(FIXTURES / "misbehave.py"), inputs=[str(data)], error_threshold=-1,
+            output_action="append_row", mini_batch_size=1, run_max_try=2, process_count_per_node=2,
+            output=str(tmp_path / f"out-{name}"), arguments=["--state", str(tmp_path / "state")],
+            **({"executor": "dask", "address": cluster} if name == "dask" else {}),
+        ), on_failed_minibatch=MiniBatchCapturer(store))
+
+    def captured(store: LocalStore) -> dict[int, Any]:
+        return {m.extra["minibatch"]["index"]: m for m in map(store.load, store.ids())}
+
+    local, remote = captured(stores["local"]), captured(stores["dask"])
+    assert sorted(local) == sorted(remote) == [1, 2]
+    for index in (1, 2):
+        a, b = local[index], remote[index]
+        assert (a.failure.type, a.failure.message) == (b.failure.type, b.failure.message)
+        assert [(f.file, f.function, f.line) for f in a.failure.frames] == [
+            (f.file, f.function, f.line) for f in b.failure.frames]
+        for key in ("files", "kind", "items", "failed_items", "arguments", "entry_script"):
+            assert a.extra["minibatch"][key] == b.extra["minibatch"][key], key
+        assert [t["type"] for t in a.extra["minibatch"]["tries"]] == [t["type"] for t in b.extra["minibatch"]["tries"]]
+    assert remote[1].extra["minibatch"]["origin"] == "dask"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAY_")}
+    env["REPLAY_STORE"] = str(stores["dask"].root)
+    for capture in remote.values():
+        result = run_replay(["run", capture.id, "--json"], env, cwd=tmp_path)
+        assert json.loads(result.stdout)["verdict"] == "reproduced", result.stderr

@@ -11,7 +11,10 @@ Parquet or JSON Lines inputs (write files:PATH to pass tables as paths). Everyth
 after `--` reaches the script's sys.argv. Results land in OUTPUT/parallel_run_step.txt
 (append_row), with logs/job_error.txt (every failure and its traceback) and
 logs/sys/job_report/processed_mini-batches.csv. Each mini-batch that still fails after
---run-max-try tries is saved under logs/sys/failed_mini-batches/ for capture.
+--run-max-try tries is saved under logs/sys/failed_mini-batches/ and captured in the
+store (--store; --no-capture to skip): 'replay run ID --attach' replays it as init()
+then run(that mini-batch) under the debugger, and 'replay parallel rerun --failed
+--source DIR' re-runs all of a job's captured mini-batches on your fixed code.
 The CLI defaults --error-threshold to -1 (never abort) and --output-action to
 append_row; the platform requires both. Exit status: 0 when the job completes (even
 with tolerated failures), 1 when it aborts or init() fails, 2 for a bad option.
@@ -24,7 +27,25 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from replay.cli.common import add_json_argument, add_store_argument, colour, open_store, print_json
+from replay.errors import UsageError
+
+RERUN_DOC = """Re-run every captured failing mini-batch of one job run and tabulate which
+pass now: the fix-verify loop of a batch step.
+
+Each mini-batch replays as init() then run(mini_batch) on its captured content, with
+the captured models and side inputs, and gets a verdict (reproduced, different, passed;
+error when it cannot be replayed). The step's output of each replay goes to
+STORE/work/ID/rerun.log. Exit status 0 when every mini-batch passes, 1 otherwise.
+
+examples:
+  replay parallel rerun --failed                         # the latest job, captured code
+  replay parallel rerun --failed --source ~/src/scoring  # your working copy
+  replay parallel rerun --failed --job batch-score --json
+"""
 
 NAME = "parallel"
 HELP = "run a batch-inference step locally: init() once per worker, run() per mini-batch"
@@ -41,6 +62,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _add_run_arguments(run_parser)
     run_parser.set_defaults(_parallel=_run)
+    rerun_parser = sub.add_parser(
+        "rerun",
+        help="re-run a job's captured failing mini-batches (on fixed code) and tabulate",
+        description=RERUN_DOC,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rerun_parser.add_argument("--failed", action="store_true", required=True,
+                              help="re-run the captured failing mini-batches (the only mode)")
+    add_store_argument(rerun_parser)
+    rerun_parser.add_argument("--source", type=Path, metavar="DIR",
+                              help="run your working copy of the step's source directory")
+    rerun_parser.add_argument("--job", metavar="NAME",
+                              help="step name (its latest run) or job id prefix (default: the latest job)")
+    add_json_argument(rerun_parser)
+    rerun_parser.set_defaults(_parallel=_rerun)
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,7 +106,9 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", default=[], metavar="NAME[:VERSION]=PATH",
                    help="what Model.get_model_path(NAME) returns (repeatable)")
     p.add_argument("--name", metavar="NAME", help="step name (default from the script's name)")
-    p.add_argument("--store", metavar="S", help="capture store for failing mini-batches")
+    p.add_argument("--store", metavar="S",
+                   help="capture store for failing mini-batches (default: $REPLAY_STORE or ./.replay)")
+    p.add_argument("--no-capture", action="store_true", help="do not capture failing mini-batches")
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--address", metavar="ADDR", help="Dask scheduler address for --executor dask (tcp://HOST:PORT)")
     p.add_argument("--progress", action="store_true", help="draw a progress bar even when stderr is not a terminal")
@@ -83,13 +121,25 @@ def run(args: argparse.Namespace) -> int:
     return int(args._parallel(args))
 
 
-def capture_callback(store: str | None) -> Callable[[dict[str, Any]], None] | None:
-    """The hook where each finally-failed mini-batch record is published to the store.
+def capture_callback(store: str | None) -> Callable[[dict[str, Any]], str]:
+    """Publish each finally-failed mini-batch as a capture in `store` (`--store`,
+    `REPLAY_STORE` or the default; a remote store gets a copy of the local capture) and
+    say so on stderr, one line each."""
+    from replay.capture.writer import open_store, publish_remote
+    from replay.parallel.capture import MiniBatchCapturer
 
-    Left to the capture store's owner: return a function that turns the record (see
-    `replay.parallel.runner`) into a capture. None means records stay on disk only.
-    """
-    return None
+    local, remote = open_store(store)
+    capturer = MiniBatchCapturer(local)
+
+    def publish(record: dict[str, Any]) -> str:
+        capture_id = capturer(record)
+        where = publish_remote(local, capture_id, remote) if remote else str(local.root)
+        last = record["tries"][-1]
+        print(f"replay: captured {capture_id} in {where}: mini-batch {record['index']} ({last['type']}: "
+              f"{last['message'][:120]}) (replay run {capture_id} --attach)", file=sys.stderr)
+        return capture_id
+
+    return publish
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -130,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
               f"on {cpus} CPU(s); each loads the model in init()", file=sys.stderr)
     result = run_parallel(
         config,
-        on_failed_minibatch=capture_callback(args.store),
+        on_failed_minibatch=None if args.no_capture else capture_callback(args.store),
         progress=True if args.progress else None,
     )
     if args.json:
@@ -146,4 +196,39 @@ def _run(args: argparse.Namespace) -> int:
         last = first["tries"][-1]
         print(f"replay: first failure: mini-batch {first['index']}: {last['type']}: "
               f"{last['message']} (all failures: {result.error_summary})", file=sys.stderr)
+        captured = sum(1 for r in result.failed_records if r.get("capture_id"))
+        if captured:
+            print(f"replay: {captured} failing mini-batch(es) captured; after a fix: replay parallel "
+                  f"rerun --failed --job {result.name} --source DIR", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    from replay.parallel.rerun import RerunRow, job_captures, rerun, select_job
+
+    if args.source is not None and not args.source.is_dir():
+        raise UsageError(f"--source {args.source}: not a folder")
+    store = open_store(args)
+    captures = select_job(job_captures(store), args.job)
+
+    def show(row: RerunRow) -> None:
+        if not args.json:
+            shade = {"passed": "32", "reproduced": "33", "different": "35"}.get(row.verdict, "31")
+            print(f"{row.index:>10}  {row.capture_id:12}  {colour(f'{row.verdict:10}', shade)}  "
+                  f"{row.captured[:60]:60}  {row.replayed[:70]}", flush=True)
+
+    if not args.json:
+        first = captures[0]
+        print(f"job {first.job_name} ({first.job_id}): {len(captures)} captured failing mini-batch(es)"
+              f"{f', source {args.source}' if args.source else ''}")
+        print(f"{'MINI-BATCH':>10}  {'CAPTURE':12}  {'VERDICT':10}  {'CAPTURED FAILURE':60}  NOW")
+    rows = rerun(store, captures, args.source, show)
+    passed = sum(r.verdict == "passed" for r in rows)
+    if args.json:
+        print_json({"job_id": captures[0].job_id, "job_name": captures[0].job_name,
+                    "source": str(args.source) if args.source else None, "total": len(rows),
+                    "passed": passed, "minibatches": [r.to_json() for r in rows]})
+    else:
+        print(f"{passed} of {len(rows)} pass now" + ("" if passed == len(rows) else
+              f"; step output of each replay: {rows[0].log.parent.parent}/ID/{rows[0].log.name}"))
+    return 0 if passed == len(rows) else 1

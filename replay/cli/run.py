@@ -16,6 +16,7 @@ examples:
   replay run 3f9a --attach                 # then: replay tui --attach 127.0.0.1:5678
   replay run 3f9a --source ~/src/pipeline  # fix-verify loop on your working copy
   replay run 3f9a --env DB_PASSWORD=... --input-map /mnt/data/big.parquet=./big.parquet
+  replay run 3f9a --mini-batch 12          # batch step: init() then run(mini-batch 12 of 3f9a's job)
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ready-file", type=Path, metavar="FILE",
                         help="with --attach: write {host, port, pid} here once listening (for tools)")
     parser.add_argument("--trust", action="store_true", help="allow loading pickled values from the capture")
+    parser.add_argument("--mini-batch", type=int, metavar="K",
+                        help="ID is a captured mini-batch of a batch job: replay that job's mini-batch K instead")
     add_json_argument(parser)
 
 
@@ -61,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     env.update(parse_assignments(args.env, "--env"))
     store = open_store(args)
     capture_id = store.resolve(args.id)
+    if args.mini_batch is not None:
+        from replay.parallel.rerun import minibatch_of
+
+        capture_id = minibatch_of(store, capture_id, args.mini_batch)
     options = RunOptions(
         attach=args.attach, host=args.host, port=args.port, from_start=args.from_start,
         source=args.source, workdir=args.workdir, env=env,

@@ -13,9 +13,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from replay.bundle import Manifest
 from replay.engine.environment import replay_environment
@@ -40,6 +42,8 @@ class RunOptions:
     """Where the harness writes {host, port, pid} once debugpy listens (for the TUI)."""
     quiet_stdout: bool = False
     """Send the step's stdout to stderr, so stdout carries only the verdict (`--json`)."""
+    output_file: Path | None = None
+    """Send the step's stdout and stderr to this file (many replays in one table)."""
 
 
 def default_workdir(store: LocalStore, capture_id: str) -> Path:
@@ -100,7 +104,18 @@ def harness_spec(manifest: Manifest, ws: Workspace, options: RunOptions, result_
         "path_map": dict(ws.paths.pairs),
         "attach": attach,
         "result_file": str(result_file),
+        "minibatch": _minibatch(manifest, ws, store),
     }
+
+
+def _minibatch(manifest: Manifest, ws: Workspace, store: LocalStore) -> dict[str, object] | None:
+    """A batch step's mini-batch (content and context), which the harness runs as
+    `init()` then `run(mini_batch)` instead of the script as `__main__`."""
+    if manifest.kind != "minibatch":
+        return None
+    from replay.parallel.minibatch import harness_spec as minibatch_spec
+
+    return minibatch_spec(manifest, ws, store)
 
 
 def replay_step(
@@ -131,8 +146,8 @@ def replay_step(
             del env[name]
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
         cmd = [sys.executable, "-X", "frozen_modules=off", "-m", "replay.engine.harness", str(spec_file)]
-        proc = subprocess.run(cmd, env=env, cwd=ws.cwd,
-                              stdout=sys.stderr if options.quiet_stdout else None)
+        with _step_output(options) as (stdout, stderr):
+            proc = subprocess.run(cmd, env=env, cwd=ws.cwd, stdout=stdout, stderr=stderr)
         result = json.loads(result_file.read_text()) if result_file.exists() else {}
     exit_code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
     if result.get("setup_error"):
@@ -150,6 +165,18 @@ def replay_step(
     )
     _remember(store, verdict, options)
     return verdict
+
+
+@contextmanager
+def _step_output(options: RunOptions) -> Iterator[tuple[IO[Any] | None, IO[Any] | int | None]]:
+    """Where the replayed step's stdout and stderr go: the terminal (stdout moved to
+    stderr under `--json`), or one file."""
+    if options.output_file is None:
+        yield (sys.stderr if options.quiet_stdout else None), None
+        return
+    options.output_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(options.output_file, "wb") as out:
+        yield out, subprocess.STDOUT
 
 
 def _remember(store: LocalStore, verdict: Verdict, options: RunOptions) -> None:

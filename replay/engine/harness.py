@@ -5,7 +5,9 @@ remotely, with upstream calls served from the capture. When the step fails and a
 debugger is wanted, it starts debugpy only then and presents the failure post-mortem
 at the failure site, so the client lands on the failing line with the failing
 iteration's locals without the step paying for tracing beforehand. `--from-start`
-listens before the step runs, for stepping through it.
+listens before the step runs, for stepping through it. A captured mini-batch of a batch
+step runs as the platform runs it, `init()` then `run(mini_batch)`
+(`replay.parallel.minibatch`), under the same stubs, verdict and debugger.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from replay.postmortem import listen, present, say, site_of, wait_for_client
 
 
 def signature_of(exc: BaseException, source_root: str) -> dict[str, Any]:
+    judged = getattr(exc, "signature_type", None)
+    if judged:  # a batch runner's rule failed the step (a short result, a timeout): no line of its own
+        return {"type": judged, "file": "", "function": "", "line": 0, "message": str(exc)[:10_000]}
     site = site_of(exc.__traceback__)
     file = site.tb_frame.f_code.co_filename if site else ""
     root = source_root.rstrip("/") + "/"
@@ -71,6 +76,15 @@ def _install_upstream(spec: dict[str, Any]) -> Any:
     return install_upstream(spec)
 
 
+def _run_step(spec: dict[str, Any]) -> Ended:
+    """The step as it ran: a script or module as `__main__`, or a batch step's mini-batch."""
+    if spec.get("minibatch"):
+        from replay.parallel.minibatch import run_minibatch
+
+        return run_minibatch(spec)
+    return run_in_process(Plan(spec["mode"], spec["target"], spec["args"]))
+
+
 def main(spec_path: str) -> Ended:
     spec = json.loads(Path(spec_path).read_text())
     os.chdir(spec["cwd"])
@@ -80,8 +94,7 @@ def main(spec_path: str) -> Ended:
         _listen(attach)
     logs = LogTail()
     logs.start()
-    plan = Plan(spec["mode"], spec["target"], spec["args"])
-    ended: Ended = run_in_process(plan)
+    ended = _run_step(spec)
     logs.stop()
     failing = real_failure(ended.exc, ended.exit_code, logs.records)
     report(ended, trim_traceback(ended.tb))

@@ -5,6 +5,11 @@
         entry_script="score.py", inputs=["data/"], error_threshold=10,
         output_action="append_row"), on_failed_minibatch=print)
 
+In an entry script the platform runs, capture failing `run()` calls (re-raised):
+
+    from replay.parallel import capture_failures
+    run = capture_failures(run)
+
 Names resolve lazily so `import replay.parallel` stays cheap (no pandas, no dask).
 """
 
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ParallelRunConfig", "ParallelJob", "JobResult", "resolve_config", "run_parallel"]
+__all__ = ["ParallelRunConfig", "ParallelJob", "JobResult", "capture_failures", "resolve_config", "run_parallel"]
 
 _WHERE = {
     "ParallelRunConfig": "replay.parallel.config",
@@ -20,6 +25,7 @@ _WHERE = {
     "resolve_config": "replay.parallel.config",
     "JobResult": "replay.parallel.runner",
     "run_parallel": "replay.parallel.runner",
+    "capture_failures": "replay.parallel.wrapper",
 }
 
 

@@ -23,7 +23,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from replay.errors import UsageError
 
@@ -218,8 +218,7 @@ def check_entry_script(path: Path) -> None:
             "run(mini_batch) (called once per mini-batch)"
         )
     for name in ("init", "run"):
-        node = defined[name]
-        if isinstance(node, ast.AsyncFunctionDef):
+        if isinstance(defined[name], ast.AsyncFunctionDef):
             raise UsageError(f"entry script {path}: {name}() must be a plain function, not async")
     run_node = defined["run"]
     if isinstance(run_node, ast.FunctionDef):
@@ -329,7 +328,7 @@ def list_inputs(raw_inputs: list[str]) -> tuple[InputKind, tuple[InputFile, ...]
             f"inputs of mixed type: {tab} is tabular but {fil} is a file dataset; "
             "all inputs of a step must be of one type"
         )
-    return next(iter(kinds.values())), tuple(files), tuple(roots)  # type: ignore[return-value]
+    return cast(InputKind, next(iter(kinds.values()))), tuple(files), tuple(roots)
 
 
 def partition_fields(fmt: str) -> list[str]:

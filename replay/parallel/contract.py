@@ -3,7 +3,13 @@
 The platform calls `run(mini_batch)`, or `run(mini_batch, mini_batch_context)` when the
 function accepts a second positional argument, and counts each returned element as one
 processed input element. Both executors call through `call_run()` and judge results
-through `count_result()`, so a script behaves the same whichever executor runs it.
+through `count_result()`, so a script behaves the same whichever executor runs it, and
+so does the replay of a captured mini-batch.
+
+Some tries fail by the runner's rules rather than by an exception of the script (no
+result, a short result, a timeout). Those failures are `JudgedFailure`s: reports name
+them by `signature_type`, and the replay's verdict compares them by that name alone,
+since they have no failing line of their own.
 """
 
 from __future__ import annotations
@@ -14,8 +20,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class ResultError(Exception):
+RUNNER_ENV = "REPLAY_PARALLEL_WORKER"
+"""Set in the runner's worker processes, where the runner itself captures failures."""
+
+
+WORKER_DIED = "WorkerDied"
+"""The report name of a try whose worker process exited during `run()`."""
+
+
+class JudgedFailure(Exception):
+    """A try the runner fails by its own rules; `signature_type` is its name in reports."""
+
+    signature_type = "JudgedFailure"
+
+
+class ResultError(JudgedFailure):
     """`run()` returned something that is not a result (None, a number, a dict...)."""
+
+    signature_type = "ResultError"
+
+
+class ShortResult(JudgedFailure):
+    """`run()` returned fewer elements than it was given; the missing ones failed."""
+
+    signature_type = "ShortResult"
+
+
+class RunInvocationTimeout(JudgedFailure):
+    """`run()` did not return within `run_invocation_timeout`."""
+
+    signature_type = "RunInvocationTimeout"
 
 
 @dataclass
@@ -85,3 +119,12 @@ def count_result(result: Any) -> int:
     if getattr(result, "ndim", 1) == 0:
         raise ResultError("run() returned a 0-dimensional array; return a list or 1-D array")
     return len(result)
+
+
+def check_complete(returned: int, items: int) -> None:
+    """Raise `ShortResult` when `run()` returned fewer elements than it was given."""
+    if returned < items:
+        raise ShortResult(
+            f"run() returned {returned} element(s) for {items} input(s); "
+            f"the {items - returned} missing one(s) count as failed"
+        )

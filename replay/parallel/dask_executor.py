@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replay.errors import ReplayError, UsageError
+from replay.parallel.contract import RunInvocationTimeout
 from replay.parallel.executors import (
     Outcome,
     Task,
@@ -162,7 +163,7 @@ class DaskExecutor:
             elif ds.task is not None and time.monotonic() - ds.since > self.timeout:
                 task = ds.task
                 done.append((task, failed_outcome(
-                    task, "RunInvocationTimeout", timeout_message(self.timeout),
+                    task, RunInvocationTimeout.signature_type, timeout_message(self.timeout),
                     time.monotonic() - ds.since, ds.identity)))
                 self._restart(ds)
         return done, []

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from replay.errors import ReplayError
 from replay.parallel.batching import MiniBatch
+from replay.parallel.contract import WORKER_DIED, RunInvocationTimeout
 from replay.parallel.output import JobLayout
 from replay.parallel.worker import Slot, WorkerSpec
 
@@ -261,7 +262,7 @@ class LocalExecutor:
                     pass
                 if not proc.ready:
                     raise WorkerInitError(
-                        {"type": "WorkerDied", "message": f"worker exited with code "
+                        {"type": WORKER_DIED, "message": f"worker exited with code "
                          f"{proc.process.returncode} before init() finished; see "
                          f"{JobLayout(Path(self.spec.output_dir)).stdout_file(proc.slot.node, proc.slot.process)}",
                          "traceback": "", "worker": proc.identity}
@@ -270,7 +271,7 @@ class LocalExecutor:
                     head = proc.queue.popleft()
                     elapsed = time.monotonic() - proc.head_since
                     done.append((head, failed_outcome(
-                        head, "WorkerDied",
+                        head, WORKER_DIED,
                         f"the worker process exited with code {proc.process.returncode} during run()",
                         elapsed, proc.identity)))
                     requeued.extend(proc.queue)
@@ -280,7 +281,7 @@ class LocalExecutor:
             if proc.queue and time.monotonic() - proc.head_since > self.timeout:
                 head = proc.queue.popleft()
                 done.append((head, failed_outcome(
-                    head, "RunInvocationTimeout", timeout_message(self.timeout),
+                    head, RunInvocationTimeout.signature_type, timeout_message(self.timeout),
                     time.monotonic() - proc.head_since, proc.identity)))
                 requeued.extend(proc.queue)
                 requeued.extend(proc.outbox)

@@ -11,7 +11,8 @@ Executors (local processes, Dask) only move tries and report outcomes.
 Every mini-batch that finally fails becomes a plain, JSON-able record, saved as
 `logs/sys/failed_mini-batches/mb-NNNNNN/record.json` beside its content (the DataFrame
 slice as `mini_batch.parquet`; a file mini-batch names its paths), and handed to
-`on_failed_minibatch(record)`: the seam where the capture store publishes it.
+`on_failed_minibatch(record)`: the seam where the capture store publishes it (it
+returns the capture's id, shown in the job summary).
 
     {"index": 12, "kind": "files" | "tabular",
      "files": [paths] | None, "parquet": path | None, "pieces": [byte/row ranges] | None,
@@ -19,16 +20,23 @@ slice as `mini_batch.parquet`; a file mini-batch names its paths), and handed to
      "context": {"partition_key_value": {...}, "minibatch_index": 12,
                  "dataset": {"kind", "roots", "partition_format"}},
      "items": 10, "failed_items": 10,
-     "tries": [{"type", "message", "traceback", "duration", "worker"}, ...],
+     "tries": [{"type", "message", "traceback", "duration", "worker",
+                "failure": the capture's failure section | None}, ...],
      "worker": {"node", "process", "pid", "host"},          # of the last try
      "config": ParallelRunConfig as a dict, "args": [...], "entry_script": path,
      "source_directory": path, "side_inputs": [...], "models": {...},
-     "step_name": "...", "content_dir": path, "record_path": path}
+     "step_name": "...", "job_id": "...", "executor": "local" | "dask", "cwd": path,
+     "output_dir": path, "content_dir": path, "record_path": path}
+
+`failure` is the capture agent's description of the exception (frames and their
+locals), made in the worker while the failing frames were alive; tries the runner
+failed by its own rules (a short result, a timeout) have none.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -65,7 +73,8 @@ from replay.parallel.output import (
 from replay.parallel.progress import Progress
 from replay.parallel.worker import WorkerSpec
 
-FailedCallback = Callable[[dict[str, Any]], None]
+FailedCallback = Callable[[dict[str, Any]], str | None]
+"""Gets each finally-failed mini-batch's record; may return the id of a capture made of it."""
 
 
 @dataclass
@@ -131,6 +140,7 @@ class JobResult:
                     "failed_items": r["failed_items"],
                     "error": f"{r['tries'][-1]['type']}: {r['tries'][-1]['message']}",
                     "record": r.get("record_path"),
+                    "capture": r.get("capture_id"),
                 }
                 for r in self.failed_records
             ],
@@ -148,8 +158,10 @@ class JobCore:
         writer: AppendRowWriter | None,
         failed_dir: Path,
         on_failed: FailedCallback | None,
+        job_id: str,
     ) -> None:
         self.job = job
+        self.job_id = job_id
         self.writer = writer
         self.failed_dir = failed_dir
         self.on_failed = on_failed
@@ -210,6 +222,7 @@ class JobCore:
             "traceback": error.get("traceback", ""),
             "duration": float(outcome.get("duration") or 0.0),
             "worker": state.worker,
+            "failure": error.get("failure"),
         })
         if task.try_no < self.job.config.run_max_try:
             self.pending.appendleft(Task(task.batch, task.try_no + 1))
@@ -246,7 +259,9 @@ class JobCore:
         self.failed_records.append(record)
         if self.on_failed is not None:
             try:
-                self.on_failed(record)
+                capture_id = self.on_failed(record)
+                if capture_id:
+                    record["capture_id"] = capture_id
             except Exception as exc:  # noqa: BLE001 - capturing must not change the job
                 print(f"replay: could not capture mini-batch {batch.index}: {exc}", file=sys.stderr)
         threshold = self.job.config.error_threshold
@@ -290,6 +305,10 @@ class JobCore:
             "side_inputs": list(job.side_inputs),
             "models": dict(job.models),
             "step_name": job.name,
+            "job_id": self.job_id,
+            "executor": job.config.executor,
+            "cwd": os.getcwd(),
+            "output_dir": str(job.output),
             "content_dir": str(content_dir),
         }
         path = content_dir / "record.json"
@@ -365,8 +384,9 @@ def run_parallel(
     append = job.config.output_action == "append_row"
     output_file = job.output / job.config.append_row_file_name if append else None
     writer = AppendRowWriter(output_file, job.append_row_header) if output_file else None
-    core = JobCore(job, batches, writer, layout.failed, on_failed_minibatch)
-    spec = make_spec(job, uuid.uuid4().hex[:12])
+    job_id = uuid.uuid4().hex[:12]
+    core = JobCore(job, batches, writer, layout.failed, on_failed_minibatch, job_id)
+    spec = make_spec(job, job_id)
     executor = make_executor(job, spec)
     bar = Progress(len(batches), progress)
     completed = False

@@ -20,20 +20,25 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from replay.parallel.batching import DatasetSubset, MiniBatch, read_minibatch
 from replay.parallel.contract import (
+    RUNNER_ENV,
+    JudgedFailure,
     MiniBatchContext,
-    ResultError,
+    ShortResult,
     accepts_context,
     call_run,
+    check_complete,
     count_result,
 )
 from replay.parallel.output import JobLayout, format_append_rows
@@ -75,6 +80,14 @@ class WorkerSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class EntryPoints(NamedTuple):
+    """An imported entry script and its two functions."""
+
+    module: ModuleType
+    init: Callable[[], Any]
+    run: Callable[..., Any]
+
+
 @dataclass
 class LoadedEntry:
     module: ModuleType
@@ -90,16 +103,16 @@ def worker_identity(slot: Slot) -> dict[str, Any]:
 
 
 class _JsonlMetrics:
-    """`Run.log()` lines appended to one JSON Lines file per worker process."""
+    """What the script logs to its run, appended as JSON Lines to one file per worker process."""
 
     def __init__(self, path: Path, slot: Slot) -> None:
         self.path = path
         self.slot = slot
         self._lock = threading.Lock()
 
-    def __call__(self, name: str, value: Any) -> None:
+    def __call__(self, entry: dict[str, Any]) -> None:
         line = json.dumps(
-            {"name": name, "value": value, "node": self.slot.node, "process": self.slot.process,
+            {**entry, "node": self.slot.node, "process": self.slot.process,
              "pid": os.getpid(), "time": time.time()},
             default=str,
         )
@@ -109,29 +122,21 @@ class _JsonlMetrics:
                 f.write(line + "\n")
 
 
-def load_entry(spec: WorkerSpec, slot: Slot) -> LoadedEntry:
-    """Put the source folder on sys.path, set sys.argv, install the platform, import, init().
+def import_entry_script(script: str, source_dir: str, arguments: Sequence[str], alias: str) -> EntryPoints:
+    """Put the source folder on sys.path, set sys.argv and import the script.
 
     The script is imported under its own module name, as the platform does, so
     `__name__` checks and relative file lookups (`os.path.dirname(__file__)`) behave
-    as they do remotely.
+    as they do remotely; `alias` names it when another module already has that name.
+    Workers and the replay of a captured mini-batch both load scripts through here.
     """
-    layout = JobLayout(Path(spec.output_dir))
-    if spec.source_dir not in sys.path:
-        sys.path.insert(0, spec.source_dir)
-    sys.argv = [spec.script, *spec.arguments]
-    level = getattr(logging, spec.logging_level, logging.INFO)
-    logging.getLogger().setLevel(level)
-    install_platform(
-        dict(spec.models),
-        layout.user_log_dir(slot.node, slot.process),
-        Path(spec.output_dir),
-        _JsonlMetrics(layout.metrics_file(slot.node, slot.process), slot),
-    )
-    name = Path(spec.script).stem
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) != spec.script:
-        name = f"replay_entry_{spec.key}"
-    module_spec = importlib.util.spec_from_file_location(name, spec.script)
+    if source_dir not in sys.path:
+        sys.path.insert(0, source_dir)
+    sys.argv = [script, *arguments]
+    name = Path(script).stem
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) != script:
+        name = alias
+    module_spec = importlib.util.spec_from_file_location(name, script)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
@@ -139,24 +144,61 @@ def load_entry(spec: WorkerSpec, slot: Slot) -> LoadedEntry:
     init = getattr(module, "init", None)
     run = getattr(module, "run", None)
     if not callable(init) or not callable(run):
-        raise TypeError(f"{spec.script} must define callable init() and run(mini_batch)")
-    init()
-    return LoadedEntry(module, run, accepts_context(run), slot, spec, worker_identity(slot))
+        raise TypeError(f"{script} must define callable init() and run(mini_batch)")
+    return EntryPoints(module, init, run)
 
 
-def _error(exc: BaseException, kind: str | None = None) -> dict[str, Any]:
+def load_entry(spec: WorkerSpec, slot: Slot) -> LoadedEntry:
+    """Install the platform for this worker, import the script, call init() once."""
+    layout = JobLayout(Path(spec.output_dir))
+    level = getattr(logging, spec.logging_level, logging.INFO)
+    logging.getLogger().setLevel(level)
+    os.environ[RUNNER_ENV] = "1"  # a capture_failures() wrapper leaves capturing to the runner
+    install_platform(
+        dict(spec.models),
+        layout.user_log_dir(slot.node, slot.process),
+        Path(spec.output_dir),
+        Path(tempfile.gettempdir()) / "replay-parallel-working" / str(os.getpid()),
+        level,
+        _JsonlMetrics(layout.metrics_file(slot.node, slot.process), slot),
+    )
+    entry = import_entry_script(spec.script, spec.source_dir, spec.arguments, f"replay_entry_{spec.key}")
+    entry.init()
+    return LoadedEntry(entry.module, entry.run, accepts_context(entry.run), slot, spec, worker_identity(slot))
+
+
+def try_error(exc: BaseException) -> dict[str, Any]:
+    """A try's error: its type, message and traceback for the reports, and the failure
+    section of a capture, described here while the failing frames are still alive."""
+    if isinstance(exc, JudgedFailure):
+        return {"type": exc.signature_type, "message": str(exc), "traceback": "", "failure": None}
     return {
-        "type": kind or type(exc).__name__,
+        "type": type(exc).__name__,
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        "failure": _describe(exc),
     }
+
+
+def _describe(exc: BaseException) -> dict[str, Any] | None:
+    """The capture agent's description of `exc` (frames, locals, redacted); None when it
+    cannot be made, which costs the capture its frames but never changes the try."""
+    try:
+        from replay.capture.failure import describe_failure, trim_traceback
+        from replay.redact import Redactor
+
+        redactor = Redactor(os.environ)
+        return describe_failure(exc, trim_traceback(exc.__traceback__), redactor.redact_text,
+                                redactor.redact_value, os.getcwd())
+    except Exception:  # noqa: BLE001 - a description is a bonus, the outcome is not
+        return None
 
 
 def execute(entry: LoadedEntry, batch: MiniBatch, try_no: int) -> dict[str, Any]:
     """One try of one mini-batch; never raises for the script's errors.
 
     Returns {index, try, status ("ok" | "failed"), items, returned, text, header,
-    error {type, message, traceback} | None, duration, worker}.
+    error {type, message, traceback, failure} | None, duration, worker}.
     """
     spec = entry.spec
     sys.argv = [spec.script, *spec.arguments]
@@ -169,7 +211,7 @@ def execute(entry: LoadedEntry, batch: MiniBatch, try_no: int) -> dict[str, Any]
     try:
         mini_batch = read_minibatch(batch)
     except Exception as exc:  # noqa: BLE001 - a bad input slice fails this try, not the job
-        outcome["error"] = _error(exc)
+        outcome["error"] = try_error(exc)
         outcome["duration"] = time.perf_counter() - started
         return outcome
     items = len(mini_batch)
@@ -183,12 +225,8 @@ def execute(entry: LoadedEntry, batch: MiniBatch, try_no: int) -> dict[str, Any]
     try:
         result = call_run(entry.run, entry.with_context, mini_batch, context)
         returned = count_result(result)
-    except ResultError as exc:
-        outcome["error"] = {"type": "ResultError", "message": str(exc), "traceback": ""}
-        outcome["duration"] = time.perf_counter() - started
-        return outcome
     except Exception as exc:  # noqa: BLE001 - the script's failure is the try's outcome
-        outcome["error"] = _error(exc)
+        outcome["error"] = try_error(exc)
         outcome["duration"] = time.perf_counter() - started
         return outcome
     outcome["duration"] = time.perf_counter() - started
@@ -197,16 +235,13 @@ def execute(entry: LoadedEntry, batch: MiniBatch, try_no: int) -> dict[str, Any]
         try:
             outcome["text"], outcome["header"] = format_append_rows(result, spec.header)
         except Exception as exc:  # noqa: BLE001
-            outcome["error"] = _error(exc)
+            outcome["error"] = try_error(exc)
             outcome["returned"] = 0
             return outcome
-    if returned < items:
-        outcome["error"] = {
-            "type": "ShortResult",
-            "message": f"run() returned {returned} element(s) for {items} input(s); "
-            f"the {items - returned} missing one(s) count as failed",
-            "traceback": "",
-        }
+    try:
+        check_complete(returned, items)
+    except ShortResult as exc:
+        outcome["error"] = try_error(exc)
         return outcome
     outcome["status"] = "ok"
     return outcome
@@ -226,7 +261,7 @@ def local_worker_main(conn: Any) -> None:
     try:
         entry = load_entry(spec, slot)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which aborts the job
-        conn.send(("init_failed", {**_error(exc), "worker": worker_identity(slot)}))
+        conn.send(("init_failed", {**try_error(exc), "worker": worker_identity(slot)}))
         return
     conn.send(("ready", worker_identity(slot)))
     while True:
