@@ -74,7 +74,8 @@ def overhead(work: Path, rounds: int) -> None:
 
 
 def failing_step(work: Path) -> Path:
-    step = work / "fail_step.py"
+    (work / "job").mkdir(exist_ok=True)
+    step = work / "job" / "fail_step.py"
     step.write_text("import sys\nraise SystemExit(f'failed on {sys.argv[1]}')\n")
     return step
 

@@ -13,7 +13,7 @@ import threading
 
 CHUNK = 1 << 20
 SMALL = 4 << 20
-"""Files up to this size are read once into memory, hashed and written."""
+"""Files up to this size are read once into memory, hashed and written (by the store)."""
 
 
 def hash_bytes(data: bytes) -> str:
@@ -56,11 +56,6 @@ def copy_and_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> t
     """
     with open(src, "rb", buffering=0) as fsrc:
         size = os.fstat(fsrc.fileno()).st_size
-        if size <= SMALL:
-            data = fsrc.read(size)
-            with open(dst, "xb", buffering=0) as fdst:
-                fdst.write(data)
-            return hash_bytes(data), len(data)
         with open(dst, "xb", buffering=0) as fdst:
             errors: list[BaseException] = []
             copier = threading.Thread(

@@ -18,6 +18,7 @@ untrusted.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from replay import document
 from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
-from replay.hashing import copy_and_hash, hash_bytes, hash_file
+from replay.hashing import SMALL, copy_and_hash, hash_bytes, hash_file
 
 if TYPE_CHECKING:
     from replay.bundle import Manifest
@@ -46,6 +47,11 @@ def is_hash(value: str) -> bool:
 
 def is_capture_id(value: str) -> bool:
     return len(value) == 12 and set(value) <= HEX
+
+
+@functools.cache
+def _proc_fd() -> int:
+    return os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
 
 
 def resolve_prefix(available: list[str] | tuple[str, ...], prefix: str, where: str) -> str:
@@ -86,6 +92,7 @@ class LocalStore:
         self.captures_dir = self.root / "captures"
         self.tmp_dir = self.root / "tmp"
         self._index: Index | None = None
+        self._shards: set[str] = set()
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
@@ -131,18 +138,52 @@ class LocalStore:
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
+    def _shard(self, digest: str) -> Path:
+        """The blob's final path, its shard folder created once per store object."""
+        final = self.blob_path(digest)
+        if digest[:2] not in self._shards:
+            final.parent.mkdir(exist_ok=True)
+            self._shards.add(digest[:2])
+        return final
+
     def add_bytes(self, data: bytes) -> str:
-        """Store `data` as a blob and return its hash."""
+        """Store `data` as a blob and return its hash.
+
+        The blob is written to an unnamed file (O_TMPFILE) and linked into place whole:
+        one directory entry per blob instead of a temporary name and a rename, which is
+        what file creation costs most on a busy disk."""
         digest = hash_bytes(data)
-        if not self.has_blob(digest):
+        if self.has_blob(digest):
+            return digest
+        final = self._shard(digest)
+        try:
+            fd = os.open(self.tmp_dir, os.O_TMPFILE | os.O_WRONLY, 0o444)
+            proc = _proc_fd()
+        except (OSError, AttributeError):  # a filesystem without unnamed files, or no /proc
             tmp = self._tmp_file()
             with open(tmp, "xb") as f:
                 f.write(data)
             self._place(tmp, digest)
+            return digest
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd/N names the unnamed file;
+            # os.link only passes that flag when given a directory fd.
+            os.link(f"self/fd/{fd}", final, src_dir_fd=proc, follow_symlinks=True)
+        except FileExistsError:
+            pass  # another writer published the same content
+        finally:
+            os.close(fd)
         return digest
 
     def add_file(self, src: str | os.PathLike[str]) -> tuple[str, int]:
         """Copy a file into the store as a blob; return (hash, size)."""
+        with open(src, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_size <= SMALL:
+                data = f.read()
+                return self.add_bytes(data), len(data)
         tmp = self._tmp_file()
         try:
             digest, size = copy_and_hash(src, tmp)

@@ -194,7 +194,7 @@ def _hook_exit(agent: Agent) -> None:
     """A `sys.exit(n)` that ends the process never reaches `sys.excepthook`, so a
     non-zero `sys.exit` is captured as it is called (the exception it was called
     for, if any, is still alive then). A process that simply ends is judged at exit,
-    for `--always`; by then no thread may start, so that capture runs inline."""
+    for `--always`."""
     import atexit
 
     real_exit = sys.exit
@@ -210,7 +210,6 @@ def _hook_exit(agent: Agent) -> None:
     sys.exit = exit_  # type: ignore[assignment]
 
     def at_exit() -> None:
-        agent.inline = True
         _finish(agent, None, None, 0)
 
     atexit.register(at_exit)

@@ -96,8 +96,6 @@ class Agent:
         self.stderr: TailTee | None = None
         self.path_args = path_arguments(step.argv[1:], step.cwd)
         self.recorder: Any = None
-        self.inline = False
-        """Write the capture on this thread, with no worker threads (interpreter exit)."""
 
     def start(self) -> None:
         global _active
@@ -178,14 +176,11 @@ class Agent:
                 except BaseException as err:
                     result["error"] = err
 
-            if self.inline:
-                work()
-            else:
-                worker = threading.Thread(target=work, name="replay-capture", daemon=True)
-                worker.start()
-                worker.join(self.options.timeout)
-                if worker.is_alive():
-                    result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
+            worker = threading.Thread(target=work, name="replay-capture", daemon=True)
+            worker.start()
+            worker.join(self.options.timeout)
+            if worker.is_alive():
+                result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
         if "error" in result:
             err = result["error"]
             reason = getattr(err, "strerror", None) or str(err) or type(err).__name__

@@ -27,7 +27,6 @@ SOURCE_SUFFIXES = frozenset(
 )
 SYSTEM_PREFIXES = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/", "/lib", "/bin/", "/sbin/",
                    "/var/lib/", "/run/")
-WORKERS = 4
 
 
 @dataclass
@@ -48,13 +47,12 @@ class Budget:
 class Copier:
     """Copies files into a store's blobs, reusing hashes of files seen unchanged before.
 
-    Cache look-ups and updates happen on the calling thread (SQLite connections are
-    per-thread); only the copying fans out to worker threads.
+    Files are copied one after another: a big file is already copied by the kernel
+    while this thread hashes it, and for small files worker threads measured slower
+    (they contend for the same directory and the GIL).
     """
 
     store: LocalStore
-    threads: bool = True
-    """False at interpreter exit, where no thread may start."""
     remembered: list[tuple[str, os.stat_result, str]] = field(default_factory=list)
 
     def _known(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
@@ -67,13 +65,7 @@ class Copier:
     def many(self, items: list[tuple[str, os.stat_result]]) -> list[tuple[str, int]]:
         known = self._known(items)
         todo = [(p, st) for p, st in items if p not in known]
-        if len(todo) < 8 or not self.threads:
-            copied = [self.store.add_file(p) for p, _ in todo]
-        else:
-            from concurrent.futures import ThreadPoolExecutor  # not importable at interpreter exit
-
-            with ThreadPoolExecutor(WORKERS) as pool:
-                copied = list(pool.map(self.store.add_file, (p for p, _ in todo)))
+        copied = [self.store.add_file(p) for p, _ in todo]
         fresh = dict(zip((p for p, _ in todo), copied))
         self.remembered.extend((p, st, fresh[p][0]) for p, st in todo)
         return [(known[p], st.st_size) if p in known else fresh[p] for p, st in items]

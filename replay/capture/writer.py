@@ -137,7 +137,7 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
     """Copy inputs, sources and the environment lockfile into the store and publish."""
     options = agent.options
     store, remote = open_store(options.store)
-    copier = Copier(store, threads=not agent.inline)
+    copier = Copier(store)
     budget = Budget(options.max_input_bytes, options.max_file_bytes)
     exclude = (str(store.root) + os.sep, options_source_prefix(agent))
 
