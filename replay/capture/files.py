@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from replay.capture.failure import is_library_file
@@ -29,12 +28,13 @@ SYSTEM_PREFIXES = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/", "/lib", "/bin/"
                    "/var/lib/", "/run/")
 
 
-@dataclass
 class Budget:
-    """How many input bytes may still be copied."""
+    """How many input bytes may still be copied. (Plain classes in this module: it
+    loads on a failing job's path, where `dataclasses` costs ~10 ms.)"""
 
-    left: int
-    per_file: int
+    def __init__(self, left: int, per_file: int) -> None:
+        self.left = left
+        self.per_file = per_file
 
     def take(self, size: int) -> bool:
         if size > self.per_file or size > self.left:
@@ -43,7 +43,6 @@ class Budget:
         return True
 
 
-@dataclass
 class Copier:
     """Copies files into a store's blobs, reusing hashes of files seen unchanged before.
 
@@ -52,8 +51,9 @@ class Copier:
     (they contend for the same directory and the GIL).
     """
 
-    store: LocalStore
-    remembered: list[tuple[str, os.stat_result, str]] = field(default_factory=list)
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self.remembered: list[tuple[str, os.stat_result, str]] = []
 
     def _known(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
         cached = self.store.index().cached_hashes(items)
