@@ -35,10 +35,10 @@ class ChildReports:
     captured the real failure."""
 
     def __init__(self, options: CaptureOptions) -> None:
-        import tempfile
-
-        fd, self.path = tempfile.mkstemp(prefix="replay-report-")
-        os.close(fd)
+        # Not `tempfile`: it drags shutil, random and bz2 onto the success path.
+        folder = os.environ.get("TMPDIR") or "/tmp"
+        self.path = os.path.join(folder, f"replay-report-{os.getpid()}-{os.urandom(6).hex()}")
+        os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         self.env = {**options.to_env(), REPORT_ENV: self.path}
 
     def collect(self) -> bool:
