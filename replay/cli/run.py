@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replay.engine import RunOptions, replay_step
+    from replay.engine.runner import RunOptions, replay_step
     from replay.engine.environment import parse_assignments, read_env_file
     from replay.errors import UsageError
 

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replay.engine import default_workdir
+    from replay.engine.runner import default_workdir
     from replay.engine.workspace import source_dir
     from replay.vscode import attach_configuration, write_configuration
 

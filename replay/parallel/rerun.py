@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from replay.engine import RunOptions, default_workdir, replay_step
+from replay.engine.runner import RunOptions, default_workdir, replay_step
 from replay.errors import CaptureNotFound, ReplayError, UsageError
 from replay.parallel.section import MiniBatchSection
 from replay.store import LocalStore
