@@ -21,10 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import secrets
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -47,6 +44,16 @@ def is_hash(value: str) -> bool:
 
 def is_capture_id(value: str) -> bool:
     return len(value) == 12 and set(value) <= HEX
+
+
+def _remove_quietly(folder: Path) -> None:
+    """Best-effort removal of an unpublished capture folder (one flat level)."""
+    try:
+        for leftover in folder.iterdir():
+            leftover.unlink()
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 @functools.cache
@@ -127,7 +134,7 @@ class LocalStore:
         return self.blob_path(digest).is_file()
 
     def _tmp_file(self) -> Path:
-        return self.tmp_dir / f"blob-{os.getpid()}-{secrets.token_hex(6)}"
+        return self.tmp_dir / f"blob-{os.getpid()}-{os.urandom(6).hex()}"
 
     def _place(self, tmp: Path, digest: str) -> None:
         final = self.blob_path(digest)
@@ -242,7 +249,7 @@ class LocalStore:
     # -- captures -------------------------------------------------------------
     @staticmethod
     def new_id() -> str:
-        return secrets.token_hex(6)
+        return os.urandom(6).hex()
 
     def publish(self, manifest: Manifest) -> Path:
         """Publish a validated capture atomically. Its blobs must already be in the store."""
@@ -258,8 +265,9 @@ class LocalStore:
                 raise StoreError(f"cannot publish {capture_id}: blob {digest[:12]} missing")
         payload = json.dumps(doc, indent=1).encode()
         final = self.capture_dir(capture_id)
-        work = Path(tempfile.mkdtemp(prefix=f"cap-{capture_id}-", dir=self.tmp_dir))
+        work = self.tmp_dir / f"cap-{capture_id}-{os.urandom(4).hex()}"
         try:
+            work.mkdir(mode=0o700)
             with open(work / "manifest.json", "wb") as f:
                 f.write(payload)
                 f.flush()
@@ -267,7 +275,7 @@ class LocalStore:
             os.chmod(work, 0o755)
             os.rename(work, final)
         except OSError as exc:
-            shutil.rmtree(work, ignore_errors=True)
+            _remove_quietly(work)
             raise StoreError(f"cannot publish capture {capture_id}: {exc.strerror or exc}") from exc
         self.index().add_rows([document.summary(doc)])
         return final
@@ -362,7 +370,7 @@ class LocalStore:
         """Attach a small side file to a capture (replay verdicts); not part of the hash."""
         folder = self.root / "replays" / capture_id
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.{secrets.token_hex(4)}"
+        tmp = folder / f".{name}.{os.urandom(4).hex()}"
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, folder / name)
 
