@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +36,15 @@ CREATE TABLE IF NOT EXISTS hashcache (
 class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._conn: sqlite3.Connection | None = None
+        self._local = threading.local()  # SQLite connections belong to one thread each
+
+    @property
+    def _conn(self) -> sqlite3.Connection | None:
+        return getattr(self._local, "conn", None)
 
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
+        conn = self._conn
+        if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA busy_timeout=30000")
             try:
@@ -46,13 +52,14 @@ class Index:
             except sqlite3.OperationalError:
                 pass  # another process holds it; the mode is already set or will be
             conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
+            self._local.conn = conn
+        return conn
 
     def close(self) -> None:
+        """Close this thread's connection."""
         if self._conn is not None:
             self._conn.close()
-            self._conn = None
+            self._local.conn = None
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Record published captures. A failure here loses nothing (listing repairs it)."""

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from replay.bundle import Manifest
+if TYPE_CHECKING:
+    from replay.bundle import Manifest
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """Bytes as B/KB/MB/GB with one decimal (the CLI and the TUI show sizes alike)."""
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{n} B"
+    return f"{size:.1f} GB"
 
 
 def render_capture(m: Manifest, colour: Callable[[str, str], str]) -> str:
@@ -47,7 +50,7 @@ def render_capture(m: Manifest, colour: Callable[[str, str], str]) -> str:
         for i in m.inputs:
             mark = "" if i.copied else colour("  (reference only)", "33")
             count = f", {len(i.files)} files" if i.kind == "dir" else ""
-            lines.append(f"  {i.how:8} {i.path}  {_size(i.size)}{count}{mark}")
+            lines.append(f"  {i.how:8} {i.path}  {human_size(i.size)}{count}{mark}")
     if m.outputs:
         lines.append("outputs")
         for o in m.outputs:

@@ -192,10 +192,10 @@ class Agent:
                 prefix="",
             )
         if exc is not None and self.options.wait_for_debugger > 0:
-            self._wait_for_debugger(exc)
+            self._wait_for_debugger(exc, exit_code)
         return str(result["id"]) if "id" in result else None
 
-    def _wait_for_debugger(self, exc: BaseException) -> None:
+    def _wait_for_debugger(self, exc: BaseException, exit_code: int) -> None:
         """Keep the failed process alive for a while with a debugger listening on
         loopback, and show the failure post-mortem to whoever attaches (through an
         SSH tunnel). The step's exit status is unchanged either way."""
@@ -218,6 +218,10 @@ class Agent:
         )
         if postmortem.wait_for_client(seconds):
             postmortem.present(exc)
+            # Raising SystemExit now would stop the client again on the way out.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exit_code)
         else:
             postmortem.say("no debugger attached in time; exiting with the step's status")
 

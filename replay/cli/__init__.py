@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("env", "env", "environment drift against a capture (diff), or a venv that matches it (create)"),
     ("run", "run", "rebuild a captured step locally, run it, give a verdict (--attach to debug)"),
     ("vscode", "vscode", "write a VS Code attach configuration for a capture"),
+    ("tui", "tui", "browse captures and debug replays in the terminal"),
     ("fetch", "fetch", "pull captures from sftp://user@host/path or a store folder"),
     ("tunnel", "tunnel", "forward a remote debug port to this machine (like ssh -L)"),
     ("parallel", "parallel", "run a batch-inference step locally: init() once per worker, run() per mini-batch"),

@@ -114,4 +114,11 @@ def main(spec_path: str) -> Ended:
 
 
 if __name__ == "__main__":
-    exit_like(main(sys.argv[1]))
+    ended = main(sys.argv[1])
+    if "debugpy" in sys.modules:
+        # A SystemExit now would stop an attached client a second time, on the harness's
+        # own exit ("uncaught exception"); leave without raising one.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(ended.exit_code)
+    exit_like(ended)

@@ -180,19 +180,10 @@ def _step_output(options: RunOptions) -> Iterator[tuple[IO[Any] | None, IO[Any] 
 
 
 def _remember(store: LocalStore, verdict: Verdict, options: RunOptions) -> None:
-    history = store.read_json(verdict.capture_id, "verdicts.json") or []
-    entry = verdict.to_json()
-    entry["when"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    entry["source"] = str(options.source) if options.source else "captured"
-    history = (history if isinstance(history, list) else [])[-49:] + [entry]
-    store.write_json(verdict.capture_id, "verdicts.json", history)
+    from replay.verdicts import remember
 
-
-def last_verdict(store: LocalStore, capture_id: str) -> str | None:
-    history = store.read_json(capture_id, "verdicts.json")
-    if isinstance(history, list) and history and isinstance(history[-1], dict):
-        return str(history[-1].get("verdict"))
-    return None
+    source = str(options.source) if options.source else "captured"
+    remember(store, verdict.capture_id, {**verdict.to_json(), "source": source})
 
 
 def _drift_warnings(manifest: Manifest) -> list[str]:
