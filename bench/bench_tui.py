@@ -1,0 +1,290 @@
+"""TUI responsiveness, side by side with the command line.
+
+1. A store of 10,000 captures: `replay tui` must open it and filter it in under 1 s.
+   Compared with `replay ls --json` on the same store, both as fresh processes, and the
+   TUI also in-process (open, then a typed filter, measured with Pilot).
+2. Expanding a variable holding a 1,000,000-row DataFrame or a 1,000,000-element list
+   in a real debugpy debuggee: key presses must be handled in under 100 ms, while the
+   children are being fetched and after they arrive. Judged on the 95th percentile
+   (the maximum is printed too: on a shared two-core machine one scheduling hiccup
+   can exceed any target whatever the UI does).
+
+usage: python bench/bench_tui.py [--captures N] [--rows N] [--repeat K]
+Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from replay.bundle import Manifest  # noqa: E402
+from replay.store import LocalStore  # noqa: E402
+
+OPEN_TARGET_S = 1.0
+KEY_TARGET_MS = 100.0
+FILTER = "step-7 row 12"
+"""Typed into the filter box: two words, matching a few dozen of 10,000 captures."""
+
+
+# -- 1. a big store ----------------------------------------------------------------------
+
+def small_manifest(n: int) -> Manifest:
+    return Manifest.model_validate({
+        "id": f"{n:012x}", "created": f"2026-11-{1 + n % 27:02d}T{n % 24:02d}:{n % 60:02d}:00+00:00",
+        "status": "failed", "kind": "step",
+        "step": {"name": f"step-{n % 40}", "argv": ["score.py"], "cwd": "/job", "mode": "script",
+                 "target": "/job/score.py", "executable": "python3"},
+        "outcome": {"exit_code": 1},
+        "failure": {"type": "ValueError", "message": f"bad value in row {n}"},
+    })
+
+
+def build_store(root: Path, count: int) -> LocalStore:
+    """Publish `count` small captures through the store API (a store per thread: its
+    SQLite index belongs to the thread that opened it)."""
+    LocalStore(root).ensure()
+
+    def publish(numbers: range) -> None:
+        store = LocalStore(root)
+        for n in numbers:
+            store.publish(small_manifest(n))
+
+    chunk = (count + 3) // 4
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(publish, [range(i, min(i + chunk, count)) for i in range(0, count, chunk)]))
+    return LocalStore(root)
+
+
+def wall(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    return time.perf_counter() - started
+
+
+async def open_and_filter(root: Path) -> tuple[float, float, int, float]:
+    """In-process: seconds until the table holds every capture, then until the typed
+    filter has narrowed it; how many rows the filter left; and the wall-clock time then."""
+    from textual import events
+    from textual.widgets import Input
+
+    from tui.app import make_app
+    from tui.insights import Insights
+    from tui.widgets.capture_table import CaptureTable
+
+    started = time.perf_counter()
+    app = make_app(LocalStore(root), insights=Insights())
+    total = len(LocalStore(root).ids())
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(CaptureTable)
+        while table.row_count < total:
+            await pilot.pause(0.005)
+        opened = time.perf_counter() - started
+        for char in FILTER:  # typed fast: key events as the terminal driver posts them
+            app.post_message(events.Key(char, char))
+        query = app.screen.query_one("#filter", Input)
+        while query.value != FILTER or table.row_count == total:
+            await asyncio.sleep(0.001)
+        return opened, time.perf_counter() - started, table.row_count, time.time()
+
+
+def cold_run(root: Path) -> None:
+    """`--cold-run`: what `replay tui` does from a fresh interpreter; prints the wall-clock
+    time at which the filtered table was on screen, then quits."""
+    print(asyncio.run(open_and_filter(root))[3])
+
+
+def cold_open(root: Path) -> float:
+    """Seconds from starting a fresh `replay tui`-like process to its filtered table
+    (the quitting afterwards is not part of opening)."""
+    started = time.time()
+    done = subprocess.run([sys.executable, __file__, "--cold-run", str(root)], check=True, capture_output=True,
+                          text=True, timeout=120)
+    return float(done.stdout.split()[-1]) - started
+
+
+# -- 2. huge variables -------------------------------------------------------------------
+
+DEBUGGEE = """\
+import json, os, sys
+import debugpy
+from replay.dap.nodelay import enable_pydevd_nodelay
+
+enable_pydevd_nodelay()  # as replay's harness does
+debugpy.configure(subProcess=False)
+host, port = debugpy.listen(("127.0.0.1", 0))
+
+
+def main(rows):
+    import numpy as np
+    import pandas as pd
+    big_list = list(range(rows))
+    frame = pd.DataFrame({{"a": np.arange(rows), "b": np.random.default_rng(0).random(rows), "c": ["x"] * rows}})
+    with open({ready!r} + ".tmp", "w") as f:
+        json.dump({{"host": host, "port": port}}, f)
+    os.replace({ready!r} + ".tmp", {ready!r})
+    debugpy.wait_for_client()
+    debugpy.breakpoint()
+    return len(big_list) + len(frame)
+
+
+main({rows})
+"""
+
+
+@contextmanager
+def debuggee(work: Path, rows: int) -> Iterator[tuple[str, int]]:
+    """A real debugpy debuggee holding a `rows`-element list and a `rows`-row DataFrame."""
+    ready = work / "ready.json"
+    script = work / "huge.py"
+    script.write_text(DEBUGGEE.format(ready=str(ready), rows=rows))
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-X", "frozen_modules=off", str(script)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the debuggee never became ready")
+            time.sleep(0.05)
+        address = json.loads(ready.read_text())
+        yield address["host"], address["port"]
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # the debuggee and its debugpy adapter
+        except ProcessLookupError:
+            pass
+        process.wait(10)
+
+
+async def key_latencies(host: str, port: int, store_root: Path) -> dict[str, Any]:
+    """Expand `big_list` and `frame`, pressing keys while their children are fetched and
+    after; each latency is key sent → the tree's cursor has moved."""
+    from textual import events
+
+    from tui.app import make_app
+    from tui.insights import Insights
+    from tui.widgets.status_line import StatusLine
+    from tui.widgets.variables_tree import VariablesTree
+
+    app = make_app(LocalStore(store_root), (host, port), insights=Insights())
+    results: dict[str, Any] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        async def until(condition: Any, timeout: float = 60) -> None:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("timed out")
+                await pilot.pause(0.002)
+
+        await until(lambda: app.screen.query_one(StatusLine).phase == "stopped")
+        tree = app.screen.query_one(VariablesTree)
+        await until(lambda: bool(tree.root.children) and len(tree.root.children[0].children) > 1)
+        tree.focus()
+
+        async def press(key: str) -> float:
+            """Milliseconds from a key arriving (as the terminal driver posts it) to the
+            tree's cursor having moved. Pilot.press would wait for the whole process to
+            look idle, which it never does while a worker is busy fetching."""
+            before = tree.cursor_line
+            started = time.perf_counter()
+            app.post_message(events.Key(key, None))
+            while tree.cursor_line == before:
+                if time.perf_counter() - started > 5:
+                    raise RuntimeError(f"{key} was never handled")
+                await asyncio.sleep(0.0005)
+            return (time.perf_counter() - started) * 1000
+
+        for name in ("big_list", "frame"):
+            node = next(n for n in tree.root.children[0].children if str(n.label).startswith(f"{name} = "))
+            tree.move_cursor_to_line(0)
+            for _ in range(50):  # walk down to it, as a user would
+                if tree.cursor_node is node:
+                    break
+                await press("down")
+            started = time.perf_counter()
+            app.post_message(events.Key("enter", None))  # expands: the children are fetched in a worker
+            await until(lambda: bool(node.children))  # noqa: B023 - awaited before the loop moves on
+            during: list[float] = []
+            while not any("loading" not in str(c.label) for c in node.children):
+                during.append(await press("down"))
+                during.append(await press("up"))
+            fetched = time.perf_counter() - started
+            after = [await press(key) for key in ("down", "down", "down", "up", "up", "up") * 3]
+            results[name] = {"children": len(node.children), "fetch_s": fetched,
+                             "during_ms": during, "after_ms": after}
+            node.collapse()
+            await pilot.pause()
+    return results
+
+
+# -- the report --------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--captures", type=int, default=10_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cold-run", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.cold_run:
+        cold_run(args.cold_run)
+        return 0
+
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="bench-tui-") as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        store = build_store(work / "store", args.captures)
+        print(f"store: {args.captures:,} captures published in {time.perf_counter() - started:.1f} s")
+        store.list()  # the index is complete before anyone is timed
+
+        ls = [wall([sys.executable, "-m", "replay", "ls", "--json", "--store", str(store.root)])
+              for _ in range(args.repeat)]
+        cold = [cold_open(store.root) for _ in range(args.repeat)]
+        warm = [asyncio.run(open_and_filter(store.root)) for _ in range(args.repeat)]
+        ls_s, cold_s = statistics.median(ls), statistics.median(cold)
+        open_s = statistics.median(w[0] for w in warm)
+        filtered_s = statistics.median(w[1] for w in warm)
+        print(f"  replay ls --json (fresh process)          {ls_s * 1000:7.0f} ms")
+        print(f"  replay tui: fresh process to filtered     {cold_s * 1000:7.0f} ms   "
+              f"ratio {cold_s / ls_s:.2f}x ls")
+        print(f"  tui in-process: listed {open_s * 1000:.0f} ms, filtered by {FILTER!r} "
+              f"({warm[0][2]} rows) at {filtered_s * 1000:.0f} ms   ratio {filtered_s / ls_s:.2f}x ls")
+        if cold_s >= OPEN_TARGET_S:
+            print(f"  MISSED: open + filter took {cold_s:.2f} s (target {OPEN_TARGET_S:.0f} s)")
+            ok = False
+
+        with debuggee(work, args.rows) as (host, port):
+            found = asyncio.run(key_latencies(host, port, store.root))
+        for name, r in found.items():
+            every = sorted(r["during_ms"] + r["after_ms"])
+            p95 = every[int(0.95 * (len(every) - 1))]
+            print(f"{name} ({args.rows:,} items): children fetched in {r['fetch_s'] * 1000:.0f} ms; "
+                  f"{len(r['during_ms'])} keys meanwhile, max {max(r['during_ms'], default=0):.1f} ms; "
+                  f"after: median {statistics.median(r['after_ms']):.1f} ms, max {max(r['after_ms']):.1f} ms; "
+                  f"all {len(every)} keys: p95 {p95:.1f} ms")
+            if p95 >= KEY_TARGET_MS:
+                print(f"  MISSED: p95 key latency {p95:.0f} ms (target {KEY_TARGET_MS:.0f} ms)")
+                ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""What every screen is handed: the store, the clock, and the optional analyses.
+
+Screens get this from the app factory instead of reaching into `self.app`, so a test
+can build any screen over a fixture store with a fixed clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from replay.store import LocalStore
+from tui.insights import Insights
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class AppContext:
+    store: LocalStore
+    clock: Clock
+    insights: Insights
+
+    def thread_store(self) -> LocalStore:
+        """The store for the calling worker thread.
+
+        A `LocalStore` keeps one SQLite connection for its index, usable only by the
+        thread that opened it, and workers run on whichever pool thread is free.
+        """
+        return LocalStore(self.store.root)
