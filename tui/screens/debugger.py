@@ -187,31 +187,31 @@ class DebuggerScreen(Screen[None]):
         end = pump_events(state.session.client, deliver, self._cancelled)
         self.post_message(messages.SessionEnded(state, end))
 
-    def on_attached(self, message: messages.Attached) -> None:
+    async def on_attached(self, message: messages.Attached) -> None:
         state = message.state
         if state.run != self._run or self._leaving.is_set():
             self._close_in_background([state], None)
             return
-        self._add_session(state)
+        await self._add_session(state)
 
     def on_attach_failed(self, message: messages.AttachFailed) -> None:
         if message.run == self._run:
             self._status("lost", f"cannot attach: {message.error}")
             self.notify(message.error, title="cannot attach", severity="error")
 
-    def on_child_attached(self, message: messages.ChildAttached) -> None:
+    async def on_child_attached(self, message: messages.ChildAttached) -> None:
         state = SessionState(message.session, message.run)
         if message.run != self._run or self._leaving.is_set():
             self._close_in_background([state], None)
             return
-        self._add_session(state)
         self._follow_child(state)
+        await self._add_session(state)
 
-    def _add_session(self, state: SessionState) -> None:
+    async def _add_session(self, state: SessionState) -> None:
         self._sessions.append(state)
         tabs = self.query_one("#sessions", Tabs)
-        tabs.add_tab(Tab(state.name, id=f"session-{id(state)}"))
         tabs.display = len(self._sessions) > 1
+        await tabs.add_tab(Tab(state.name, id=f"session-{id(state)}"))  # one at a time
         if self._active is None:
             self._activate(state)
 
