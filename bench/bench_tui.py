@@ -9,7 +9,7 @@
    (the maximum is printed too: on a shared two-core machine one scheduling hiccup
    can exceed any target whatever the UI does).
 
-usage: python bench/bench_tui.py [--captures N] [--rows N] [--repeat K]
+usage: python bench/bench_tui.py [--captures N] [--rows N] [--repeat K] [--quick]
 Exits 1 when a target is missed.
 """
 
@@ -241,8 +241,11 @@ def main() -> int:
     parser.add_argument("--captures", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2,000 captures, 200,000 rows, one round")
     parser.add_argument("--cold-run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.captures, args.rows, args.repeat = 2_000, 200_000, 1
     if args.cold_run:
         cold_run(args.cold_run)
         return 0
