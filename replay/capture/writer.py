@@ -9,7 +9,6 @@ redactor before it is kept, so no secret reaches the store.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import resource
 import socket
@@ -227,19 +226,14 @@ def publish(store: LocalStore, copier: Copier, sections: dict[str, Any]) -> str:
     from replay.document import SCHEMA_VERSION
 
     capture_id = store.new_id()
-    doc = {"schema_version": SCHEMA_VERSION, "id": capture_id, "created": _now(), **sections}
-    store.publish_document(json.loads(json.dumps(doc, default=_plain)))
+    # Recorded upstream calls arrive as models from the boundary recorder.
+    upstream = [c.model_dump(mode="json") if hasattr(c, "model_dump") else c
+                for c in sections.get("upstream", [])]
+    doc = {"schema_version": SCHEMA_VERSION, "id": capture_id, "created": _now(),
+           **sections, "upstream": upstream}
+    store.publish_document(doc)
     copier.flush()
     return capture_id
-
-
-def _plain(value: object) -> object:
-    """JSON for what the sections may hold besides plain data: recorded upstream calls
-    arrive as models from the boundary recorder."""
-    dump = getattr(value, "model_dump", None)
-    if dump is None:
-        raise TypeError(f"cannot write {type(value).__name__} into a manifest")
-    return dump(mode="json")
 
 
 def options_source_prefix(agent: Agent) -> str:
