@@ -100,6 +100,7 @@ class LocalStore:
         self.tmp_dir = self.root / "tmp"
         self._index: Index | None = None
         self._shards: set[str] = set()
+        self._blobs = str(self.blobs_dir)
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
@@ -131,7 +132,10 @@ class LocalStore:
 
     # -- blobs ----------------------------------------------------------------
     def has_blob(self, digest: str) -> bool:
-        return self.blob_path(digest).is_file()
+        # String paths, not pathlib: called once per input file on every capture.
+        if not is_hash(digest):
+            raise UntrustedCaptureError(f"not a blob hash: {digest[:80]!r}")
+        return os.path.isfile(os.path.join(self._blobs, digest[:2], digest))
 
     def _tmp_file(self) -> Path:
         return self.tmp_dir / f"blob-{os.getpid()}-{os.urandom(6).hex()}"
@@ -263,7 +267,7 @@ class LocalStore:
         for digest, _ in document.blobs(doc):
             if not self.has_blob(digest):
                 raise StoreError(f"cannot publish {capture_id}: blob {digest[:12]} missing")
-        payload = json.dumps(doc, indent=1).encode()
+        payload = json.dumps(doc, separators=(",", ":")).encode()  # compact: the C encoder
         final = self.capture_dir(capture_id)
         work = self.tmp_dir / f"cap-{capture_id}-{os.urandom(4).hex()}"
         try:
