@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from replay import cli, lockfile
-from replay.bundle import Environment, Failure, Frame, Manifest, Outcome, Step
+from replay.bundle import Environment, Failure, Frame, Manifest
 from replay.envdiff import Drift, diff, relevant_to_traceback, traceback_distributions
 from replay.store import LocalStore
+from tests.manifests import job_manifest
 
 SITE = "/azureml-envs/azureml_1/lib/python3.8/site-packages"
 CAPTURED_PYTHON = {
@@ -41,19 +42,7 @@ def dist(
 def make_manifest(
     distributions: list[dict], frames: list[tuple[str, str]], python: dict | None = None
 ) -> Manifest:
-    return Manifest(
-        id="3f9a2c81d0e4",
-        created="2024-05-01T12:00:00Z",
-        status="failed",
-        step=Step(
-            name="score",
-            argv=["score.py"],
-            cwd="/mnt/job",
-            mode="script",
-            target="score.py",
-            executable="/azureml-envs/azureml_1/bin/python",
-        ),
-        outcome=Outcome(exit_code=1),
+    return job_manifest(
         failure=Failure(
             type="KeyError",
             message="'customer_id'",

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from replay import cli, lockfile
-from replay.bundle import Distribution, Environment, Manifest, Outcome, Step
+from replay.bundle import Distribution, Environment, Manifest
 from replay.envcreate import create, plan, venv_python
 from replay.errors import UsageError
+from tests.manifests import job_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -181,19 +182,8 @@ def test_lockfile_of_a_fresh_venv_with_index_archive_and_editable_installs(
 
 def manifest_with(distributions: list[Distribution], python_version: str | None = None) -> Manifest:
     python = python_version or ".".join(map(str, sys.version_info[:3]))
-    return Manifest(
+    return job_manifest(
         id="0123456789ab",
-        created="2024-05-01T12:00:00Z",
-        status="failed",
-        step=Step(
-            name="score",
-            argv=["score.py"],
-            cwd="/mnt/job",
-            mode="script",
-            target="score.py",
-            executable="/usr/bin/python3",
-        ),
-        outcome=Outcome(exit_code=1),
         environment=Environment(python={"version": python}, distributions=distributions),
     )
 
