@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _is_hash(value: object) -> bool:
+def is_hash(value: object) -> bool:
+    """A sha256 hex digest, the name of every blob."""
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
@@ -42,7 +43,7 @@ def blobs(doc: Mapping[str, Any]) -> list[tuple[str, int]]:
         add_files(result.get("files", []))
     env = doc.get("environment", {})
     for digest in (env.get("pylock"), env.get("requirements"), *doc.get("extra", {}).get("blobs", [])):
-        if _is_hash(digest):
+        if is_hash(digest):
             found.setdefault(digest, -1)
     return sorted(found.items())
 

@@ -175,11 +175,20 @@ def report(ended: Ended, trimmed_tb: TracebackType | None) -> None:
         traceback.print_exception(type(exc), exc, trimmed_tb)
 
 
-def exit_like(ended: Ended) -> None:
-    """Leave the process the way the step would have: status, or death by SIGINT."""
+def die_by(sig: int) -> None:
+    """End this process by `sig`, as the step's own process ended, so a parent sees the
+    same wait status (SIGKILL and SIGSTOP cannot have a handler to reset)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    if sig not in (signal.SIGKILL, signal.SIGSTOP):
+        signal.signal(sig, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
+
+
+def exit_like(ended: Ended) -> None:
+    """Leave the process the way the step would have: status, or death by SIGINT."""
     if ended.interrupted:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
+        die_by(signal.SIGINT)
+    sys.stdout.flush()
+    sys.stderr.flush()
     raise SystemExit(ended.exit_code)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from replay import document
+from replay.document import is_hash
 from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
 from replay.hashing import SMALL, copy_and_hash, hash_bytes, hash_file
 
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
 
 MAX_MANIFEST = 64 << 20
 HEX = frozenset("0123456789abcdef")
-
-
-def is_hash(value: str) -> bool:
-    return len(value) == 64 and set(value) <= HEX
 
 
 def is_capture_id(value: str) -> bool:

@@ -13,7 +13,15 @@ from types import TracebackType
 
 from replay.capture.agent import Agent, StepInfo, warn
 from replay.capture.options import CaptureOptions
-from replay.launch import Plan, exit_code_of, plan_from_command, report, run_in_process, source_root
+from replay.launch import (
+    Plan,
+    die_by,
+    exit_code_of,
+    plan_from_command,
+    report,
+    run_in_process,
+    source_root,
+)
 
 REPORT_ENV = "REPLAY_REPORT_FILE"
 
@@ -55,6 +63,19 @@ class ChildReports:
                 pass
 
 
+def step_of(plan: Plan | None, cmd: list[str], options: CaptureOptions,
+            name: str | None = None) -> StepInfo:
+    """The step a command runs: a Python script or module (`plan`), or any command."""
+    cwd = os.getcwd()
+    name = name or step_name(options, plan, cmd)
+    if plan is None:
+        return StepInfo(mode="command", target=cmd[0], argv=list(cmd), name=name,
+                        source_root=cwd, cwd=cwd)
+    target = os.path.abspath(plan.target) if plan.mode == "script" else plan.target
+    return StepInfo(mode=plan.mode, target=target, argv=plan.argv, name=name,
+                    source_root=source_root(plan, cwd), cwd=cwd)
+
+
 def capture_command(cmd: list[str], options: CaptureOptions) -> int:
     """Run `cmd` under the agent and return the status to exit with.
 
@@ -66,15 +87,7 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
     plan = plan_from_command(cmd)
     if plan is None:
         return _capture_child(cmd, options)
-    cwd = os.getcwd()
-    step = StepInfo(
-        mode=plan.mode,
-        target=os.path.abspath(plan.target) if plan.mode == "script" else plan.target,
-        argv=plan.argv,
-        name=step_name(options, plan, cmd),
-        source_root=source_root(plan, cwd),
-        cwd=cwd,
-    )
+    step = step_of(plan, cmd, options)
     children = ChildReports(options)
     os.environ.update(children.env)
     agent = Agent(options, step)
@@ -89,10 +102,7 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
     report(ended, trimmed)
     agent.finish(ended.exc, trimmed, ended.exit_code, children_captured=children.collect())
     if ended.interrupted:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
+        die_by(signal.SIGINT)
     return ended.exit_code
 
 
@@ -103,12 +113,7 @@ def _capture_child(cmd: list[str], options: CaptureOptions) -> int:
 
     children = ChildReports(options)
     env = {**os.environ, **children.env}
-    cwd = os.getcwd()
-    step = StepInfo(
-        mode="command", target=cmd[0], argv=list(cmd), name=step_name(options, None, cmd),
-        source_root=cwd, cwd=cwd,
-    )
-    agent = Agent(options, step)
+    agent = Agent(options, step_of(None, cmd, options))
     try:
         proc = subprocess.Popen(cmd, env=env)
     except OSError as exc:
@@ -125,11 +130,7 @@ def _capture_child(cmd: list[str], options: CaptureOptions) -> int:
     exit_code = 128 + sig if sig else status
     agent.finish(None, None, exit_code, signal=sig, children_captured=children.collect())
     if sig:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be handled anyway
-            signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
+        die_by(sig)
     return exit_code
 
 
@@ -138,17 +139,8 @@ _installed: Agent | None = None
 
 def current_step(options: CaptureOptions, name: str | None = None) -> StepInfo:
     """This process's step, read from its original command line."""
-    cwd = os.getcwd()
-    plan = plan_from_command(list(sys.orig_argv))
-    if plan is None:
-        return StepInfo(mode="command", target=sys.orig_argv[0], argv=list(sys.orig_argv),
-                        name=name or step_name(options, None, sys.orig_argv), source_root=cwd, cwd=cwd)
-    return StepInfo(
-        mode=plan.mode,
-        target=os.path.abspath(plan.target) if plan.mode == "script" else plan.target,
-        argv=plan.argv, name=name or step_name(options, plan, []),
-        source_root=source_root(plan, cwd), cwd=cwd,
-    )
+    cmd = list(sys.orig_argv)
+    return step_of(plan_from_command(cmd), cmd, options, name)
 
 
 def install(options: CaptureOptions | None = None, name: str | None = None) -> None:

@@ -17,6 +17,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from replay.capture.agent import looks_like_output
 from replay.capture.failure import describe_failure, trim_traceback
 from replay.capture.files import Budget, Copier, capture_input, capture_sources, is_candidate_input
 from replay.redact import Redactor
@@ -64,7 +65,7 @@ def snapshot(
             "how": "argv",
         }
         for arg in agent.path_args
-        if _is_output(arg)
+        if looks_like_output(arg)
     ]
     tee_out, tee_err = agent.stdout, agent.stderr
     return {
@@ -98,12 +99,6 @@ def snapshot(
         },
         "recorder": agent.recorder,
     }
-
-
-def _is_output(arg: Any) -> bool:
-    from replay.capture.agent import looks_like_output
-
-    return looks_like_output(arg)
 
 
 def open_store(spec: str | None) -> tuple[LocalStore, str | None]:

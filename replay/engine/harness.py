@@ -21,6 +21,7 @@ from typing import Any
 from replay.capture.discover import real_failure
 from replay.capture.failure import trim_traceback, type_name
 from replay.capture.watch import LogTail
+from replay.engine.upstream import install_upstream
 from replay.launch import Ended, Plan, exit_like, report, run_in_process
 from replay.postmortem import listen, present, say, site_of, wait_for_client
 
@@ -69,13 +70,6 @@ def _setup_error(exc: BaseException | None) -> str | None:
     return None
 
 
-def _install_upstream(spec: dict[str, Any]) -> Any:
-    """Serve the capture's recorded upstream calls and the platform stubs."""
-    from replay.engine.upstream import install_upstream
-
-    return install_upstream(spec)
-
-
 def _run_step(spec: dict[str, Any]) -> Ended:
     """The step as it ran: a script or module as `__main__`, or a batch step's mini-batch."""
     if spec.get("minibatch"):
@@ -89,7 +83,7 @@ def main(spec_path: str) -> Ended:
     spec = json.loads(Path(spec_path).read_text())
     os.chdir(spec["cwd"])
     attach = spec.get("attach")
-    upstream = _install_upstream(spec)
+    upstream = install_upstream(spec)
     if attach and attach.get("from_start"):
         _listen(attach)
     logs = LogTail()

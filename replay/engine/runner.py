@@ -188,10 +188,8 @@ def _remember(store: LocalStore, verdict: Verdict, options: RunOptions) -> None:
 
 def _drift_warnings(manifest: Manifest) -> list[str]:
     """Packages in the traceback whose local version differs from the captured one."""
-    try:
-        from replay.envdiff import diff, relevant_to_traceback
-    except ImportError:
-        return []
+    from replay.envdiff import diff, relevant_to_traceback
+
     drifts = relevant_to_traceback(manifest, diff(manifest))
     return [
         f"{d.describe()} (it appears in the traceback; see 'replay env diff {manifest.id[:8]}')"
