@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from replay.store import LocalStore
-from tests.conftest import run_python, run_replay
+from tests.conftest import run_replay
 
 STEP = """
     import argparse, csv, logging, os

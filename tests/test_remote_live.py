@@ -3,7 +3,6 @@ failed process reached through `replay tunnel`'s port forward."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys

@@ -137,3 +137,11 @@ def test_hostile_archive_is_refused_and_writes_nothing_outside(store, tmp_path, 
     _no_traceback(result)
     assert not (tmp_path / "escape.txt").exists() and not Path("/abs/path").exists()
     assert LocalStore(other).ids() == []
+
+
+def test_default_store_follows_the_job(tmp_path):
+    """Inside a cloud ML job captures go to the outputs folder the platform uploads."""
+    from replay.store import default_store_root
+
+    assert default_store_root({"AZUREML_RUN_ID": "run-1"}, tmp_path) == tmp_path / "outputs" / ".replay"
+    assert default_store_root({}, tmp_path) == tmp_path / ".replay"

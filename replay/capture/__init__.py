@@ -11,7 +11,7 @@ import signal
 import sys
 from types import TracebackType
 
-from replay.capture.agent import Agent, StepInfo, warn
+from replay.capture.agent import Agent, StepInfo
 from replay.capture.options import CaptureOptions
 from replay.launch import (
     Plan,
