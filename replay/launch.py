@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import builtins
 import os
-import signal
 import sys
-import traceback
 from types import TracebackType
 
+SIGINT = 2  # signal.SIGINT on every POSIX system; `signal` loads only to die by it
 _HARMLESS_FLAGS = frozenset({"-u", "-B", "-Xfrozen_modules=off"})
 
 
@@ -172,12 +171,16 @@ def report(ended: Ended, trimmed_tb: TracebackType | None) -> None:
     try:
         sys.excepthook(type(exc), exc, trimmed_tb)
     except Exception:
+        import traceback
+
         traceback.print_exception(type(exc), exc, trimmed_tb)
 
 
 def die_by(sig: int) -> None:
     """End this process by `sig`, as the step's own process ended, so a parent sees the
     same wait status (SIGKILL and SIGSTOP cannot have a handler to reset)."""
+    import signal
+
     sys.stdout.flush()
     sys.stderr.flush()
     if sig not in (signal.SIGKILL, signal.SIGSTOP):
@@ -188,7 +191,7 @@ def die_by(sig: int) -> None:
 def exit_like(ended: Ended) -> None:
     """Leave the process the way the step would have: status, or death by SIGINT."""
     if ended.interrupted:
-        die_by(signal.SIGINT)
+        die_by(SIGINT)
     sys.stdout.flush()
     sys.stderr.flush()
     raise SystemExit(ended.exit_code)

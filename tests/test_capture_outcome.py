@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from replay.store import LocalStore
 from tests.conftest import run_python, run_replay
 
 CAPTURED_LINE = "replay: captured "
@@ -145,17 +146,36 @@ def test_nothing_to_run_is_a_usage_error(clean_env):
 
 
 def test_success_path_stays_light(tmp_path, write_script, clean_env):
-    """A succeeding step under the agent loads no heavy library and no capture writer."""
+    """A succeeding step under the agent loads no heavy library and no capture writer,
+    nor the standard modules a trivial step would not load itself (argparse and
+    logging with their regular expressions cost a step ~20 ms)."""
     script = write_script("step.py", """
         import sys
         heavy = sorted(m for m in ("pandas", "pydantic", "paramiko", "debugpy", "textual",
-                                   "replay.capture.writer", "replay.bundle", "sqlite3")
+                                   "replay.capture.writer", "replay.bundle", "sqlite3",
+                                   "argparse", "logging", "re", "threading", "traceback")
                        if m in sys.modules)
         print(",".join(heavy))
     """)
     result = run_replay(["capture", "--", "python", str(script)], clean_env, cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == ""
+
+
+def test_logging_imported_before_the_agent_is_still_watched(tmp_path, write_script, clean_env, store_dir):
+    """`install()` runs after the step may have imported logging; records still count."""
+    script = write_script("step.py", """
+        import logging
+        import replay.capture
+        replay.capture.install()
+        logging.getLogger("early").warning("seen %d", 1)
+        raise RuntimeError("boom")
+    """)
+    result = run_python([str(script)], clean_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "seen 1" in result.stderr
+    manifest = LocalStore(store_dir).load(LocalStore(store_dir).ids()[0])
+    assert [r.message for r in manifest.logs.records] == ["seen 1"]
 
 
 def test_replay_library_never_imports_textual(clean_env):

@@ -7,13 +7,13 @@ stderr, same exit status, whatever happens to the capture.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from types import TracebackType
 
 from replay.capture.agent import Agent, StepInfo
 from replay.capture.options import CaptureOptions
 from replay.launch import (
+    SIGINT,
     Plan,
     die_by,
     exit_code_of,
@@ -102,7 +102,7 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
     report(ended, trimmed)
     agent.finish(ended.exc, trimmed, ended.exit_code, children_captured=children.collect())
     if ended.interrupted:
-        die_by(signal.SIGINT)
+        die_by(SIGINT)
     return ended.exit_code
 
 

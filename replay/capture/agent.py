@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from types import TracebackType
 
@@ -169,6 +168,7 @@ class Agent:
         except BaseException as err:  # reported below, never raised into the step
             result["error"] = err
         else:
+            import threading
 
             def work() -> None:
                 try:

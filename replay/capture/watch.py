@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import collections
 import io
-import logging
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from importlib.machinery import ModuleSpec
+    from logging import LogRecord
+    from types import ModuleType
     from typing import Any, TextIO
 
 TAIL_CHARS = 64 * 1024
@@ -126,18 +129,29 @@ class LogTail:
 
     Adding a handler to the root logger would silence logging's last-resort handler
     and so change what the step prints; a record factory sees every record that a
-    logger emits and changes nothing.
+    logger emits and changes nothing. A step that never imports `logging` does not
+    pay for it: the factory is wrapped when the step first imports the module.
     """
 
     def __init__(self) -> None:
-        self.records: collections.deque[logging.LogRecord] = collections.deque(maxlen=MAX_RECORDS)
-        self._previous = logging.getLogRecordFactory()
+        self.records: collections.deque[LogRecord] = collections.deque(maxlen=MAX_RECORDS)
+        self._previous: Callable[..., LogRecord] | None = None
+        self._waiting: AfterImport | None = None
 
     def start(self) -> None:
-        previous = self._previous
+        logging = sys.modules.get("logging")
+        if logging is not None:
+            self._wrap(logging)
+        else:
+            self._waiting = AfterImport("logging", self._wrap)
+            sys.meta_path.insert(0, self._waiting)
+
+    def _wrap(self, logging: ModuleType) -> None:
+        self._waiting = None
+        self._previous = previous = logging.getLogRecordFactory()
         keep = self.records.append
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        def factory(*args: Any, **kwargs: Any) -> LogRecord:
             record = previous(*args, **kwargs)
             keep(record)
             return record
@@ -145,7 +159,12 @@ class LogTail:
         logging.setLogRecordFactory(factory)
 
     def stop(self) -> None:
-        logging.setLogRecordFactory(self._previous)
+        if self._waiting is not None:
+            sys.meta_path[:] = [f for f in sys.meta_path if f is not self._waiting]
+            self._waiting = None
+        if self._previous is not None:
+            sys.modules["logging"].setLogRecordFactory(self._previous)
+            self._previous = None
 
     def as_dicts(self) -> list[dict[str, Any]]:
         out = []
@@ -158,3 +177,51 @@ class LogTail:
                 {"time": r.created, "level": r.levelname, "logger": r.name, "message": message[:2000]}
             )
         return out
+
+
+class AfterImport:
+    """A meta-path entry that calls `callback(module)` once someone else has imported
+    `name`, so watching a module never imports it. It finds the module with the
+    finders after it and wraps the loader for that one import, then steps aside."""
+
+    def __init__(self, name: str, callback: Callable[[ModuleType], None]) -> None:
+        self.name = name
+        self.callback = callback
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name != self.name:
+            return None
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _CallingLoader(spec.loader, self.callback)
+                return spec
+        return None
+
+
+class _CallingLoader:
+    """Loads as `inner` does, then hands the module to `callback` and puts `inner`
+    back in the module's attributes, so nothing of the wrapper stays visible."""
+
+    def __init__(self, inner: Any, callback: Callable[[ModuleType], None]) -> None:
+        self.inner = inner
+        self.callback = callback
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.inner.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = self.inner
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.inner
+        self.inner.exec_module(module)
+        try:
+            self.callback(module)
+        except Exception:  # a watch must never break the step's import
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
