@@ -8,10 +8,14 @@ stderr carries diagnostics; a `ReplayError` becomes one line and its exit code.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # `replay capture` must start fast: typing and argparse load lazily
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from types import ModuleType
 
 # (command name, module under replay.cli, one-line help). Order is the --help order.
 COMMANDS: list[tuple[str, str, str]] = [
@@ -33,7 +37,10 @@ COMMANDS: list[tuple[str, str, str]] = [
 
 
 
-def _build_parser(selected: str | None) -> argparse.ArgumentParser:
+def _top_parser() -> argparse.ArgumentParser:
+    """`replay` itself: lists the commands (their modules stay unloaded)."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="replay",
         description=(
@@ -43,36 +50,52 @@ def _build_parser(selected: str | None) -> argparse.ArgumentParser:
         epilog="Run 'replay COMMAND --help' for a command's options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module, help_text in COMMANDS:
-        if selected is not None and name != selected:
-            sub.add_parser(name, help=help_text, add_help=False)
-            continue
-        mod = importlib.import_module(f"replay.cli.{module}")
-        cmd = sub.add_parser(
-            name,
-            help=help_text,
-            description=(mod.__doc__ or help_text).strip(),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        mod.add_arguments(cmd)
-        cmd.set_defaults(_run=mod.run)
+    for name, _, help_text in COMMANDS:
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _command_parser(name: str, mod: ModuleType, help_text: str) -> argparse.ArgumentParser:
+    """`replay NAME`: only this command's options are built."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog=f"replay {name}",
+        description=(mod.__doc__ or help_text).strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mod.add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse `argv`, run one command, return its exit status."""
+    """Parse `argv`, run one command, return its exit status.
+
+    A command module may offer `parse_quickly(argv)` for its common forms; argparse
+    then loads only for help and mistakes."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    names = {name for name, _, _ in COMMANDS}
-    selected = next((a for a in args_list if not a.startswith("-")), None)
-    parser = _build_parser(selected if selected in names else None)
-    args = parser.parse_args(args_list)
-    if getattr(args, "_run", None) is None:
+    commands = {name: (module, help_text) for name, module, help_text in COMMANDS}
+    if not args_list or args_list[0] not in commands:
+        parser = _top_parser()
+        parser.parse_args(args_list)  # exits with help or an error naming the commands
         parser.print_help()
         return 2 if args_list else 0
+    name, rest = args_list[0], args_list[1:]
+    module, help_text = commands[name]
+    mod = importlib.import_module(f"replay.cli.{module}")
+    quick = getattr(mod, "parse_quickly", None)
+    args = quick(rest) if quick is not None else None
+    if args is None:
+        args = _command_parser(name, mod, help_text).parse_args(rest)
+    return _run(mod.run, args)
+
+
+def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run one command; a `ReplayError` becomes one line on stderr and its exit code."""
     from replay.errors import ReplayError
 
     try:
-        return int(args._run(args))
+        return int(command(args))
     except ReplayError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -14,12 +14,39 @@ examples:
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from typing import Any
 
 from replay.capture.options import CaptureOptions, parse_size
 
+# One table for both parsers below: (option, kind, convert, default, metavar, help),
+# kind being "value", "flag" or "append".
+OPTIONS: tuple[tuple[str, str, Callable[[str], Any] | None, Any, str | None, str], ...] = (
+    ("--store", "value", None, None, None, "where captures go (default: $REPLAY_STORE or ./.replay)"),
+    ("--always", "flag", None, False, None, "capture successful runs too"),
+    ("--input", "append", None, None, "PATH",
+     "declare an input file or folder (repeatable); argv paths and opened files are found anyway"),
+    ("--name", "value", None, None, None, "step name (default: the script or module name)"),
+    ("--max-input-bytes", "value", parse_size, CaptureOptions.max_input_bytes, "SIZE",
+     "copy inputs up to this total; the rest are kept by reference (default 2GB)"),
+    ("--max-file-bytes", "value", parse_size, CaptureOptions.max_file_bytes, "SIZE",
+     "a single input larger than this is kept by reference (default 1GB)"),
+    ("--timeout", "value", float, CaptureOptions.timeout, "SECS",
+     "give up capturing after this long; the step's outcome stands (default 300)"),
+    ("--wait-for-debugger", "value", float, 0.0, "SECS",
+     "after a failure, listen for a debugger on loopback this long (post-mortem)"),
+    ("--debug-port", "value", int, 5678, "N", "port for --wait-for-debugger (default 5678)"),
+)
+
 
 def _size(text: str) -> int:
+    """`parse_size` for argparse, keeping its message (argparse would say only
+    'invalid value')."""
+    import argparse
+
     try:
         return parse_size(text)
     except ValueError as exc:
@@ -27,33 +54,60 @@ def _size(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", help="where captures go (default: $REPLAY_STORE or ./.replay)")
-    parser.add_argument("--always", action="store_true", help="capture successful runs too")
-    parser.add_argument(
-        "--input", action="append", default=[], metavar="PATH",
-        help="declare an input file or folder (repeatable); argv paths and opened files are found anyway",
-    )
-    parser.add_argument("--name", help="step name (default: the script or module name)")
-    parser.add_argument(
-        "--max-input-bytes", type=_size, default=CaptureOptions.max_input_bytes, metavar="SIZE",
-        help="copy inputs up to this total; the rest are kept by reference (default 2GB)",
-    )
-    parser.add_argument(
-        "--max-file-bytes", type=_size, default=CaptureOptions.max_file_bytes, metavar="SIZE",
-        help="a single input larger than this is kept by reference (default 1GB)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=CaptureOptions.timeout, metavar="SECS",
-        help="give up capturing after this long; the step's outcome stands (default 300)",
-    )
-    parser.add_argument(
-        "--wait-for-debugger", type=float, default=0.0, metavar="SECS",
-        help="after a failure, listen for a debugger on loopback this long (post-mortem)",
-    )
-    parser.add_argument("--debug-port", type=int, default=5678, metavar="N",
-                        help="port for --wait-for-debugger (default 5678)")
+    import argparse
+
+    for option, kind, convert, default, metavar, help_text in OPTIONS:
+        if kind == "flag":
+            parser.add_argument(option, action="store_true", help=help_text)
+        elif kind == "append":
+            parser.add_argument(option, action="append", default=[], metavar=metavar, help=help_text)
+        else:
+            parser.add_argument(option, type=_size if convert is parse_size else convert, default=default,
+                                metavar=metavar, help=help_text)
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...",
                         help="the step's command line")
+
+
+def parse_quickly(argv: list[str]) -> Any | None:
+    """Parse the common forms (`--opt value`, `--opt=value`, flags, then the command)
+    without loading argparse, which with its regular expressions and translations
+    would cost every captured step ~20 ms; anything else (help, abbreviations,
+    errors) returns None and goes to argparse, which explains it."""
+    from types import SimpleNamespace
+
+    table = {option: (kind, convert) for option, kind, convert, _, _, _ in OPTIONS}
+    values: dict[str, Any] = {option[2:].replace("-", "_"): default
+                              for option, _, _, default, _, _ in OPTIONS}
+    values["input"] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        option, has_value, value = argv[i].partition("=")
+        if option not in table:
+            return None
+        kind, convert = table[option]
+        key = option[2:].replace("-", "_")
+        if kind == "flag":
+            if has_value:
+                return None
+            values[key] = True
+            i += 1
+            continue
+        if not has_value:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                return None
+            value = argv[i + 1]
+            i += 1
+        try:
+            parsed = convert(value) if convert else value
+        except ValueError:
+            return None
+        if kind == "append":
+            values[key].append(parsed)
+        else:
+            values[key] = parsed
+        i += 1
+    values["cmd"] = argv[i:]
+    return SimpleNamespace(**values)
 
 
 def run(args: argparse.Namespace) -> int:
