@@ -47,6 +47,9 @@ class Index:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA busy_timeout=30000")
+            # The index is a cache rebuilt from the manifests: commits need not reach the
+            # disk before returning (each sync costs a capture milliseconds to seconds).
+            conn.execute("PRAGMA synchronous=OFF")
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
             except sqlite3.OperationalError:

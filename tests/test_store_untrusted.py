@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from replay.bundle import Manifest
+from replay.errors import StoreError, UntrustedCaptureError
 from replay.store import LocalStore
 from tests.conftest import run_replay
 
@@ -145,3 +146,22 @@ def test_default_store_follows_the_job(tmp_path):
 
     assert default_store_root({"AZUREML_RUN_ID": "run-1"}, tmp_path) == tmp_path / "outputs" / ".replay"
     assert default_store_root({}, tmp_path) == tmp_path / ".replay"
+
+
+@pytest.mark.parametrize("count", [3, 600])  # a stat per blob, and one listing per shard
+def test_present_names_only_the_blobs_the_store_holds(store, count):
+    store.ensure()
+    held = {store.add_bytes(f"blob {i}".encode()) for i in range(count)}
+    absent = "0" * 64
+    assert store.present(held | {absent}) == held
+    with pytest.raises(UntrustedCaptureError):
+        store.present(held | {"../" + "a" * 61})
+
+
+def test_publishing_a_capture_whose_blob_is_missing_is_refused(store):
+    store.ensure()
+    doc = {"id": store.new_id(), "status": "failed",
+           "step": {"sources": [{"path": "s.py", "size": 1, "sha256": "e" * 64}]}}
+    with pytest.raises(StoreError, match="blob eeeeeeeeeeee missing"):
+        store.publish_document(doc)
+    assert store.ids() == []

@@ -57,7 +57,8 @@ class Copier:
 
     def _known(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
         cached = self.store.index().cached_hashes(items)
-        return {p: h for p, h in cached.items() if self.store.has_blob(h)}
+        held = self.store.present(set(cached.values()))
+        return {p: h for p, h in cached.items() if h in held}
 
     def one(self, path: str, st: os.stat_result) -> tuple[str, int]:
         return self.many([(path, st)])[0]

@@ -8,27 +8,29 @@ redactor before it is kept, so no secret reaches the store.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import resource
-import socket
 import sys
 import time
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
 from replay.capture.agent import looks_like_output
 from replay.capture.failure import describe_failure, trim_traceback
 from replay.capture.files import Budget, Copier, capture_input, capture_sources, is_candidate_input
 from replay.redact import Redactor
 
+TYPE_CHECKING = False  # typing, datetime and socket would cost a failing job ~10 ms
 if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Any
+
     from replay.capture.agent import Agent
     from replay.store import LocalStore
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    """UTC now as ISO 8601 with milliseconds, as `datetime.isoformat` writes it."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}+00:00"
 
 
 def _peak_rss_kb(of_children: bool) -> int | None:
@@ -106,8 +108,7 @@ def open_store(spec: str | None) -> tuple[LocalStore, str | None]:
 
     A capture for a remote store is written to the default local store first, so a
     network failure loses nothing."""
-    from replay.remote.url import is_remote
-    from replay.store import LocalStore, default_store_root, resolve_store_spec
+    from replay.store import LocalStore, default_store_root, is_remote, resolve_store_spec
 
     resolved = resolve_store_spec(spec)
     remote = resolved if is_remote(resolved) else None
@@ -263,7 +264,7 @@ def _write_counts(writes: dict[str, int], exclude: tuple[str, ...]) -> dict[str,
 def _host_facts() -> dict[str, Any]:
     uname = os.uname()
     return {
-        "hostname": socket.gethostname(),
+        "hostname": uname.nodename,  # what socket.gethostname() returns
         "cpu_count": os.cpu_count(),
         # os.uname, not platform.platform(): that one runs `uname -p` in a subprocess
         "platform": f"{uname.sysname}-{uname.release}-{uname.machine}",

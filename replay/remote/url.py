@@ -1,7 +1,7 @@
 """Names of remote places: `sftp://` store URLs and SSH targets.
 
-Standard library only, so code that merely asks "is this store remote?" (the capture
-agent choosing where to write, the CLI choosing a transport) never imports paramiko.
+Standard library only, so the CLI choosing a transport never imports paramiko. The
+question "is this store remote?" is `replay.store.is_remote`, re-exported here.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from replay.errors import UsageError
+from replay.store import REMOTE_SCHEME as STORE_SCHEME
+from replay.store import is_remote
 
-STORE_SCHEME = "sftp"
+__all__ = ["STORE_SCHEME", "StoreURL", "Target", "is_remote", "parse_store_url", "parse_target"]
 TARGET_SCHEME = "ssh"
 
 
@@ -46,10 +48,6 @@ class StoreURL:
         path = self.path if self.path.startswith("/") else f"/~/{self.path}"
         return f"{STORE_SCHEME}://{self.target}{path}"
 
-
-def is_remote(spec: str) -> bool:
-    """True when a store spec names a remote store rather than a folder."""
-    return spec.startswith(f"{STORE_SCHEME}://")
 
 
 def _port(text: str, value: str) -> int:
