@@ -346,8 +346,7 @@ class LocalStore:
                 f" ({exc.error_count()} problem(s))"
             ) from None
 
-    def load(self, capture_id: str) -> Manifest:
-        """Read and validate one capture's manifest."""
+    def _manifest_payload(self, capture_id: str) -> bytes:
         path = self.capture_dir(capture_id) / "manifest.json"
         try:
             st = path.lstat()
@@ -355,10 +354,32 @@ class LocalStore:
             raise CaptureNotFound(f"capture {capture_id} has no manifest in {self.root}") from None
         if not stat.S_ISREG(st.st_mode):
             raise UntrustedCaptureError(f"{capture_id}: manifest.json is not a regular file")
-        manifest = self.parse_manifest(path.read_bytes(), origin=capture_id)
-        if manifest.id != capture_id:
-            raise UntrustedCaptureError(f"capture folder {capture_id} holds manifest {manifest.id}")
+        return path.read_bytes()
+
+    @staticmethod
+    def _check_owner(capture_id: str, named: object) -> None:
+        if named != capture_id:
+            raise UntrustedCaptureError(f"capture folder {capture_id} holds manifest {named}")
+
+    def load(self, capture_id: str) -> Manifest:
+        """Read and validate one capture's manifest."""
+        manifest = self.parse_manifest(self._manifest_payload(capture_id), origin=capture_id)
+        self._check_owner(capture_id, manifest.id)
         return manifest
+
+    def load_document(self, capture_id: str) -> dict[str, Any]:
+        """One capture's manifest as validated plain JSON data in normal form (every field
+        present), checked as `load` checks it. Pydantic loads only when this user has
+        not validated these exact bytes before (`replay.validated`), which saves a
+        replay of a capture read before 200-300 ms."""
+        from replay import validated
+
+        doc = validated.load(
+            self._manifest_payload(capture_id),
+            lambda payload: self.parse_manifest(payload, origin=capture_id).model_dump(mode="json"),
+        )
+        self._check_owner(capture_id, doc["id"])
+        return doc
 
     def manifest_bytes(self, capture_id: str) -> bytes:
         return (self.capture_dir(capture_id) / "manifest.json").read_bytes()

@@ -15,6 +15,15 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.sshd"]  # the session's private OpenSSH server fixtures
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private user cache per test (validated manifests), for this process and the
+    replay processes it starts."""
+    cache = tmp_path / "user-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
 @pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
     return tmp_path / "store"
