@@ -92,9 +92,7 @@ class Failure(_Model):
     """Index into `frames` of the innermost frame in user code."""
 
     def site_frame(self) -> Frame | None:
-        if self.site is None or not 0 <= self.site < len(self.frames):
-            return None
-        return self.frames[self.site]
+        return document.item_at(self.frames, self.site)
 
 
 class Outcome(_Model):

@@ -13,14 +13,24 @@ SCHEMA_VERSION = 1
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-    from typing import Any
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 def is_hash(value: object) -> bool:
     """A sha256 hex digest, the name of every blob."""
     # str.strip runs in C: what is left after stripping hex digits is not hex.
     return isinstance(value, str) and len(value) == 64 and not value.strip("0123456789abcdef")
+
+
+def item_at(items: Sequence[T], index: int | None) -> T | None:
+    """`items[index]`, or None when `index` is None or out of range: a failure's `site`
+    (its innermost frame in user code) comes from an untrusted manifest."""
+    if index is None or not 0 <= index < len(items):
+        return None
+    return items[index]
 
 
 def blobs(doc: Mapping[str, Any]) -> list[tuple[str, int]]:

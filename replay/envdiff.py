@@ -4,8 +4,11 @@
 installed from somewhere else (an editable checkout, a VCS commit). `diff` compares the
 capture's recorded distributions and Python with the running interpreter, and puts first
 what most likely matters: the interpreter itself, then the packages whose code is in the
-captured traceback. The replay engine warns with `relevant_to_traceback` before running,
+captured traceback. The replay engine warns with `traceback_drifts` before running,
 and `doctor` turns drifts into findings.
+
+A capture comes as a validated `Manifest` or, from the replay engine, as the same
+manifest in plain JSON data (`LocalStore.load_document`, which spares a replay pydantic).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from replay import lockfile
 
 if TYPE_CHECKING:
-    from replay.bundle import Distribution, Manifest
+    from replay.bundle import Manifest
+
+    Capture = Manifest | Mapping[str, Any]
 
 DriftKind = Literal["python", "platform", "missing", "extra", "version", "source"]
 
@@ -123,8 +128,24 @@ def _package_drifts(
     return drifts
 
 
+def _recorded(
+    manifest: Capture,
+) -> tuple[list[str], Sequence[Mapping[str, Any]], Mapping[str, str]]:
+    """What drift reads of a capture: the traceback's files (innermost first), the
+    recorded distributions and the recorded interpreter."""
+    if isinstance(manifest, Mapping):
+        failure, env = manifest["failure"], manifest["environment"]
+        files = [frame["file"] for frame in failure["frames"]] if failure else []
+        dists, python = env["distributions"], env["python"]
+    else:
+        files = [frame.file for frame in manifest.failure.frames] if manifest.failure else []
+        dists = [d.model_dump() for d in manifest.environment.distributions]
+        python = manifest.environment.python
+    return [file.replace("\\", "/") for file in reversed(files)], dists, python
+
+
 def traceback_distributions(
-    manifest: Manifest, owners: Mapping[str, str] | None = None
+    manifest: Capture, owners: Mapping[str, str] | None = None
 ) -> list[str]:
     """Distributions whose code ran in the captured traceback, innermost frame first.
 
@@ -133,13 +154,10 @@ def traceback_distributions(
     short table of well-known aliases, then the name itself. A frame under the folder of
     an editable or local install recorded in the capture belongs to that distribution.
     """
-    if manifest.failure is None:
-        return []
-    files = [frame.file.replace("\\", "/") for frame in reversed(manifest.failure.frames)]
-    if owners is None:  # reading every RECORD costs tens of ms: only when a frame needs it
-        needed = any(marker in file for file in files for marker in _SITE_DIRS)
-        owners = lockfile.module_owners() if needed else {}
-    local_roots = _local_roots(manifest.environment.distributions)
+    files, dists, _ = _recorded(manifest)
+    if owners is None:
+        owners = _owners_for(files)
+    local_roots = _local_roots(dists)
     found: list[str] = []
     for file in files:
         name = _frame_owner(file, owners, local_roots)
@@ -148,16 +166,22 @@ def traceback_distributions(
     return found
 
 
-def _local_roots(dists: Iterable[Distribution]) -> list[tuple[str, str]]:
+def _owners_for(files: Iterable[str]) -> dict[str, str]:
+    """This environment's import names -> distributions, read (every RECORD: tens of ms)
+    only when a frame of `files` is under `site-packages/`."""
+    needed = any(marker in file for file in files for marker in _SITE_DIRS)
+    return lockfile.module_owners() if needed else {}
+
+
+def _local_roots(dists: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """(folder + '/', name) of the capture's editable and local installs, longest first."""
     from urllib.parse import unquote, urlsplit
 
     roots = []
     for dist in dists:
-        if dist.source in ("editable", "local") and dist.url and dist.url.startswith("file:"):
-            roots.append(
-                (unquote(urlsplit(dist.url).path).rstrip("/") + "/", lockfile.normalize(dist.name))
-            )
+        url = dist.get("url")
+        if dist.get("source") in ("editable", "local") and url and url.startswith("file:"):
+            roots.append((unquote(urlsplit(url).path).rstrip("/") + "/", lockfile.normalize(dist["name"])))
     return sorted(roots, key=lambda root: -len(root[0]))
 
 
@@ -177,7 +201,7 @@ def _frame_owner(
 
 
 def diff(
-    manifest: Manifest,
+    manifest: Capture,
     current: Sequence[Mapping[str, Any]] | None = None,
     *,
     python: Mapping[str, str] | None = None,
@@ -192,25 +216,34 @@ def diff(
     """
     current = lockfile.scan() if current is None else current
     python = lockfile.python_info() if python is None else python
-    captured = [d.model_dump() for d in manifest.environment.distributions]
+    _, captured, captured_python = _recorded(manifest)
     packages = _mark_traceback(manifest, _package_drifts(captured, current), owners)
     in_trace = [d for d in packages if d.in_traceback]
     rest = sorted(
         (d for d in packages if not d.in_traceback), key=lambda d: (_ORDER[d.kind], d.name)
     )
-    return _interpreter_drifts(manifest.environment.python, python) + in_trace + rest
+    return _interpreter_drifts(captured_python, python) + in_trace + rest
 
 
 def relevant_to_traceback(
-    manifest: Manifest, drifts: Iterable[Drift], *, owners: Mapping[str, str] | None = None
+    manifest: Capture, drifts: Iterable[Drift], *, owners: Mapping[str, str] | None = None
 ) -> list[Drift]:
     """The `drifts` of packages whose code ran in the captured traceback, innermost first
     (marked `in_traceback`): what the replay engine warns about before running."""
     return [d for d in _mark_traceback(manifest, drifts, owners) if d.in_traceback]
 
 
+def traceback_drifts(manifest: Capture) -> list[Drift]:
+    """`relevant_to_traceback(manifest, diff(manifest))`, without reading this
+    environment when no package's code is in the traceback (most replays)."""
+    owners = _owners_for(_recorded(manifest)[0])
+    if not traceback_distributions(manifest, owners):
+        return []
+    return relevant_to_traceback(manifest, diff(manifest, owners=owners), owners=owners)
+
+
 def _mark_traceback(
-    manifest: Manifest, drifts: Iterable[Drift], owners: Mapping[str, str] | None
+    manifest: Capture, drifts: Iterable[Drift], owners: Mapping[str, str] | None
 ) -> list[Drift]:
     """All `drifts`, `in_traceback` set, the traceback's packages first (innermost first)."""
     order = {name: i for i, name in enumerate(traceback_distributions(manifest, owners))}

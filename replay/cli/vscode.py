@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
     store = open_store(args)
     capture_id = store.resolve(args.id)
-    manifest = store.load(capture_id)
+    manifest = store.load_document(capture_id)
     work = (args.workdir or default_workdir(store, capture_id)).resolve()
-    name = f"Replay: attach {capture_id[:8]} ({manifest.step.name})"
+    name = f"Replay: attach {capture_id[:8]} ({manifest['step']['name']})"
     local_root = args.local_root if args.local_root.startswith("${") else str(Path(args.local_root).resolve())
     config = attach_configuration(name, args.host, args.port, str(source_dir(manifest, work)), local_root)
     write_configuration(args.output, config)

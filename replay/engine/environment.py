@@ -4,9 +4,10 @@ supplied by the user, and this machine's own settings where they must win."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from replay.bundle import Manifest
 from replay.engine.workspace import PathMap
 from replay.errors import UsageError
 
@@ -44,12 +45,13 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def replay_environment(
-    manifest: Manifest, paths: PathMap, supplied: dict[str, str]
+    manifest: Mapping[str, Any], paths: PathMap, supplied: dict[str, str]
 ) -> tuple[dict[str, str], list[str]]:
     """The step's environment, and the redacted variables nobody supplied."""
     env = dict(os.environ)
-    redacted = set(manifest.environment.redacted)
-    for name, value in manifest.environment.variables.items():
+    captured = manifest["environment"]
+    redacted = set(captured["redacted"])
+    for name, value in captured["variables"].items():
         if name in LOCAL_NAMES or name.startswith(LOCAL_PREFIXES) or name in redacted:
             continue
         env[name] = paths.map_text(value)

@@ -4,6 +4,11 @@
 there (reference-only inputs, trusted values), restores argv and environment with
 every path mapped, runs the harness process, and compares what happened with the
 captured failure. The verdict is kept in the store beside the capture.
+
+The manifest is read as validated plain data (`LocalStore.load_document`): pydantic
+and its first model cost 200-300 ms, the rest of a replay's own work about 100 ms, so
+pydantic loads only for a capture this user has not validated before (and for a
+mini-batch, whose section is a model of its own).
 """
 
 from __future__ import annotations
@@ -13,13 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from replay.bundle import Manifest
 from replay.engine.environment import replay_environment
 from replay.engine.verdict import Signature, Verdict, captured_signature, judge
 from replay.engine.workspace import Workspace, materialise
@@ -50,8 +54,8 @@ def default_workdir(store: LocalStore, capture_id: str) -> Path:
     return store.root / "work" / capture_id
 
 
-def check_trust(manifest: Manifest, trust: bool) -> None:
-    pickled = sorted({c.name for c in manifest.upstream if c.result.kind == "pickle"})
+def check_trust(manifest: Mapping[str, Any], trust: bool) -> None:
+    pickled = sorted({c["name"] for c in manifest["upstream"] if c["result"]["kind"] == "pickle"})
     if pickled and not trust:
         raise ReplaySetupError(
             f"the capture holds pickled values for {', '.join(pickled)}; loading a pickle can run "
@@ -59,15 +63,15 @@ def check_trust(manifest: Manifest, trust: bool) -> None:
         )
 
 
-def prepare(store: LocalStore, manifest: Manifest, options: RunOptions) -> Workspace:
+def prepare(store: LocalStore, manifest: Mapping[str, Any], options: RunOptions) -> Workspace:
     """Materialise the work folder, or say exactly what is missing."""
-    if manifest.step.mode == "command":
+    if manifest["step"]["mode"] == "command":
         raise ReplaySetupError(
-            f"capture {manifest.id} ran a non-Python command ({manifest.step.target}); "
+            f"capture {manifest['id']} ran a non-Python command ({manifest['step']['target']}); "
             "only Python steps can be replayed (its Python children have captures of their own)"
         )
     check_trust(manifest, options.trust)
-    root = options.workdir or default_workdir(store, manifest.id)
+    root = options.workdir or default_workdir(store, manifest["id"])
     ws = materialise(store, manifest, root, options.source, options.input_map)
     if ws.missing_inputs:
         lines = "\n".join(f"  --input-map {p}=LOCAL_PATH" for p in ws.missing_inputs)
@@ -77,30 +81,30 @@ def prepare(store: LocalStore, manifest: Manifest, options: RunOptions) -> Works
     return ws
 
 
-def harness_spec(manifest: Manifest, ws: Workspace, options: RunOptions, result_file: Path,
+def harness_spec(manifest: Mapping[str, Any], ws: Workspace, options: RunOptions, result_file: Path,
                  store: LocalStore) -> dict[str, object]:
-    step = manifest.step
-    if step.mode == "script":
-        target = ws.paths.map_path(step.target) or step.target
+    step = manifest["step"]
+    if step["mode"] == "script":
+        target = ws.paths.map_path(step["target"]) or step["target"]
     else:
-        target = step.target
-    args = [ws.paths.map_text(a) for a in step.argv[1:]]
+        target = step["target"]
+    args = [ws.paths.map_text(a) for a in step["argv"][1:]]
     attach = None
     if options.attach:
         ready = options.ready_file or result_file.with_name("ready.json")
         attach = {"host": options.host, "port": options.port, "from_start": options.from_start,
                   "ready_file": str(ready)}
     return {
-        "capture_id": manifest.id,
+        "capture_id": manifest["id"],
         "store": str(store.root),
-        "mode": step.mode,
+        "mode": step["mode"],
         "target": target,
         "args": args,
         "cwd": str(ws.cwd),
         "source_root": str(ws.src),
         "workdir": str(ws.root),
         "trust": options.trust,
-        "upstream_calls": len(manifest.upstream),
+        "upstream_calls": len(manifest["upstream"]),
         "path_map": dict(ws.paths.pairs),
         "attach": attach,
         "result_file": str(result_file),
@@ -108,14 +112,14 @@ def harness_spec(manifest: Manifest, ws: Workspace, options: RunOptions, result_
     }
 
 
-def _minibatch(manifest: Manifest, ws: Workspace, store: LocalStore) -> dict[str, object] | None:
+def _minibatch(manifest: Mapping[str, Any], ws: Workspace, store: LocalStore) -> dict[str, object] | None:
     """A batch step's mini-batch (content and context), which the harness runs as
     `init()` then `run(mini_batch)` instead of the script as `__main__`."""
-    if manifest.kind != "minibatch":
+    if manifest["kind"] != "minibatch":
         return None
     from replay.parallel.minibatch import harness_spec as minibatch_spec
 
-    return minibatch_spec(manifest, ws, store)
+    return minibatch_spec(store.load(manifest["id"]), ws, store)
 
 
 def replay_step(
@@ -125,7 +129,7 @@ def replay_step(
     notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> Verdict:
     """Replay one capture and return its verdict (also kept in the store)."""
-    manifest = store.load(capture_id)
+    manifest = store.load_document(capture_id)
     ws = prepare(store, manifest, options)
     env, unsupplied = replay_environment(manifest, ws.paths, options.env)
     notes: list[str] = []
@@ -158,7 +162,7 @@ def replay_step(
     if not result:
         notes.append(f"the replay ended before reporting (exit {exit_code})")
     verdict = Verdict(
-        verdict=kind, capture_id=manifest.id, exit_code=exit_code,
+        verdict=kind, capture_id=manifest["id"], exit_code=exit_code,
         captured=captured_signature(manifest), replayed=replayed, same_message=same_message,
         notes=notes, platform_log=result.get("platform_log", []),
         duration_s=round(time.monotonic() - started, 3),
@@ -186,13 +190,12 @@ def _remember(store: LocalStore, verdict: Verdict, options: RunOptions) -> None:
     remember(store, verdict.capture_id, {**verdict.to_json(), "source": source})
 
 
-def _drift_warnings(manifest: Manifest) -> list[str]:
+def _drift_warnings(manifest: Mapping[str, Any]) -> list[str]:
     """Packages in the traceback whose local version differs from the captured one."""
-    from replay.envdiff import diff, relevant_to_traceback
+    from replay.envdiff import traceback_drifts
 
-    drifts = relevant_to_traceback(manifest, diff(manifest))
     return [
-        f"{d.describe()} (it appears in the traceback; see 'replay env diff {manifest.id[:8]}')"
-        for d in drifts
+        f"{d.describe()} (it appears in the traceback; see 'replay env diff {manifest['id'][:8]}')"
+        for d in traceback_drifts(manifest)
     ]
 

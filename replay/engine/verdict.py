@@ -9,10 +9,11 @@ supporting evidence: a fix that moves lines must not turn `reproduced` into
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from replay.bundle import Manifest
+from replay.document import item_at
 
 Kind = Literal["reproduced", "different", "passed"]
 
@@ -55,23 +56,24 @@ def relative_to_root(path: str, root: str | None) -> str:
     return os.path.basename(path)
 
 
-def captured_signature(manifest: Manifest) -> Signature | None:
-    f = manifest.failure
+def captured_signature(manifest: Mapping[str, Any]) -> Signature | None:
+    """The captured failure's signature, from the manifest as plain validated data."""
+    f = manifest["failure"]
     if f is None:
         return None
-    site = f.site_frame()
-    root = manifest.step.source_root
+    site = item_at(f["frames"], f["site"])
+    root = manifest["step"]["source_root"]
     return Signature(
-        type=f.type,
-        file=relative_to_root(site.file, root) if site else "",
-        function=site.function if site else "",
-        line=site.line if site else 0,
-        message=f.message,
+        type=f["type"],
+        file=relative_to_root(site["file"], root) if site else "",
+        function=site["function"] if site else "",
+        line=site["line"] if site else 0,
+        message=f["message"],
     )
 
 
 def judge(
-    manifest: Manifest, replayed: Signature | None, exit_code: int
+    manifest: Mapping[str, Any], replayed: Signature | None, exit_code: int
 ) -> tuple[Kind, bool | None]:
     """The verdict, and whether the messages matched (None when there is nothing to compare)."""
     if replayed is None:

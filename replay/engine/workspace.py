@@ -12,16 +12,20 @@ Layout of a work folder::
 
 Every path the step can see (argv values, environment values, its cwd) goes through
 one `PathMap`, longest original prefix first, so the step sees consistent paths.
+
+The manifest arrives as validated plain JSON data in normal form
+(`LocalStore.load_document`), so a replay does not load pydantic to read it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from replay.bundle import FileRef, Input, Manifest
 from replay.errors import ReplaySetupError, UntrustedCaptureError
 from replay.store import LocalStore
 
@@ -75,16 +79,17 @@ def _safe_join(base: Path, rel: str) -> Path:
     return target
 
 
-def _materialise_files(store: LocalStore, files: list[FileRef], dest: Path) -> list[str]:
-    """Write captured files under `dest`; return the relative paths not copied."""
+def _materialise_files(store: LocalStore, files: Iterable[Mapping[str, Any]], dest: Path) -> list[str]:
+    """Write captured files (a manifest's `FileRef`s) under `dest`; return the relative
+    paths not copied."""
     missing = []
     for ref in files:
-        target = _safe_join(dest, ref.path)
-        if not ref.copied or ref.sha256 is None:
-            missing.append(ref.path)
+        target = _safe_join(dest, ref["path"])
+        if not ref["copied"] or ref["sha256"] is None:
+            missing.append(ref["path"])
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        with store.open_blob(ref.sha256) as src, open(target, "wb") as out:
+        with store.open_blob(ref["sha256"]) as src, open(target, "wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
     return missing
 
@@ -108,17 +113,17 @@ def place_for(original: str, cwd: str, root: Path, fallback: Path) -> Path:
     return root / "cwd" if rel == "." else root / "cwd" / rel
 
 
-def source_dir(manifest: Manifest, root: Path) -> Path:
+def source_dir(manifest: Mapping[str, Any], root: Path) -> Path:
     """The work folder's copy of the captured source root."""
-    step = manifest.step
-    if not step.source_root:
+    step = manifest["step"]
+    if not step["source_root"]:
         return root / "src"
-    return place_for(step.source_root, step.cwd, root, root / "src")
+    return place_for(step["source_root"], step["cwd"], root, root / "src")
 
 
 def materialise(
     store: LocalStore,
-    manifest: Manifest,
+    manifest: Mapping[str, Any],
     root: Path,
     source: Path | None = None,
     input_map: dict[str, str] | None = None,
@@ -131,30 +136,31 @@ def materialise(
     for sub in ("inputs", "outputs", "cwd"):
         shutil.rmtree(root / sub, ignore_errors=True)
 
-    cwd_orig = manifest.step.cwd
+    step = manifest["step"]
+    cwd_orig = step["cwd"]
     if source is not None:
         src = source.resolve()
     else:
         src = source_dir(manifest, root)
         shutil.rmtree(root / "src", ignore_errors=True)
         src.mkdir(parents=True, exist_ok=True)
-        _materialise_files(store, manifest.step.sources, src)
-    if manifest.step.source_root:
-        paths.add(manifest.step.source_root, src)
+        _materialise_files(store, step["sources"], src)
+    if step["source_root"]:
+        paths.add(step["source_root"], src)
 
     missing: list[str] = []
-    for n, item in enumerate(manifest.inputs):
-        dest = place_for(item.path, cwd_orig, root, root / "inputs" / str(n) / _local_name(item.path))
+    for n, item in enumerate(manifest["inputs"]):
+        dest = place_for(item["path"], cwd_orig, root, root / "inputs" / str(n) / _local_name(item["path"]))
         local = _place_input(store, item, dest, input_map, missing)
         if local is not None:
-            paths.add(item.path, local)
+            paths.add(item["path"], local)
 
-    for n, out in enumerate(manifest.outputs):
-        local = place_for(out.path, cwd_orig, root, root / "outputs" / str(n) / _local_name(out.path))
+    for n, out in enumerate(manifest["outputs"]):
+        local = place_for(out["path"], cwd_orig, root, root / "outputs" / str(n) / _local_name(out["path"]))
         local.parent.mkdir(parents=True, exist_ok=True)
-        if out.existed_at_start:
+        if out["existed_at_start"]:
             local.mkdir(exist_ok=True)
-        paths.add(out.path, local)
+        paths.add(out["path"], local)
 
     cwd = root / "cwd"
     cwd.mkdir(exist_ok=True)
@@ -163,26 +169,27 @@ def materialise(
 
 
 def _place_input(
-    store: LocalStore, item: Input, target: Path, input_map: dict[str, str], missing: list[str]
+    store: LocalStore, item: Mapping[str, Any], target: Path, input_map: dict[str, str], missing: list[str]
 ) -> Path | None:
-    supplied = input_map.get(os.path.normpath(item.path))
+    path = item["path"]
+    supplied = input_map.get(os.path.normpath(path))
     if supplied is not None:
         local = Path(supplied).resolve()
         if not local.exists():
-            raise ReplaySetupError(f"--input-map {item.path}={supplied}: {supplied} does not exist")
+            raise ReplaySetupError(f"--input-map {path}={supplied}: {supplied} does not exist")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(local)  # so relative paths to the input find it too
         return target
-    if item.kind == "file":
-        if not item.copied or item.sha256 is None:
-            missing.append(item.path)
+    if item["kind"] == "file":
+        if not item["copied"] or item["sha256"] is None:
+            missing.append(path)
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        with store.open_blob(item.sha256) as src, open(target, "wb") as out:
+        with store.open_blob(item["sha256"]) as src, open(target, "wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
         return target
     target.mkdir(parents=True, exist_ok=True)
-    not_copied = _materialise_files(store, item.files, target)
+    not_copied = _materialise_files(store, item["files"], target)
     if not_copied:
-        missing.append(item.path)
+        missing.append(path)
     return target
