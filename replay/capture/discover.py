@@ -7,8 +7,10 @@ exception that matters is then the `__context__` of the `SystemExit`, or the
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
+TYPE_CHECKING = False  # a step that never logged does not load logging for its capture
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterable
 
 
 def real_failure(

@@ -9,11 +9,15 @@ path and size only (reference-only) and must be supplied at replay.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import Any
 
 from replay.capture.failure import is_library_file
-from replay.store import LocalStore
+
+TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    from replay.store import LocalStore
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "__pycache__", "node_modules", ".replay", ".venv", "venv",
