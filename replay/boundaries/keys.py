@@ -9,7 +9,6 @@ long strings still differ. Standard library only: it runs on the job's path.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePath
@@ -70,6 +69,8 @@ def _join(texts: Iterable[str], count: int) -> str:
 def _bounded(text: str, limit: int = MAX_ITEM) -> str:
     if len(text) <= limit:
         return text
+    import hashlib  # only for long texts: every replayed step imports this module
+
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{text[: limit // 2]}…[{len(text)} chars #{digest}]"
 

@@ -222,8 +222,6 @@ class _PatchingLoader:
 # -- configuration ---------------------------------------------------------------------------
 def configured(start: str | Path) -> tuple[Path | None, list[str]]:
     """The `[tool.replay] boundaries` of the first pyproject.toml from `start` upward."""
-    import tomllib
-
     folder = Path(start).resolve()
     if not folder.is_dir():
         folder = folder.parent
@@ -231,6 +229,8 @@ def configured(start: str | Path) -> tuple[Path | None, list[str]]:
         path = candidate / PYPROJECT
         if not path.is_file():
             continue
+        import tomllib  # only when there is one to read: every replay looks
+
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -149,7 +149,10 @@ def replay_step(
         for name in [n for n in env if n.startswith("REPLAY_")]:
             del env[name]
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-        cmd = [sys.executable, "-X", "frozen_modules=off", "-m", "replay.engine.harness", str(spec_file)]
+        # debugpy misses breakpoints in frozen standard modules; thawing them costs each
+        # replay a few ms, so only a replay that may be debugged pays it.
+        thaw = ["-X", "frozen_modules=off"] if options.attach else []
+        cmd = [sys.executable, *thaw, "-m", "replay.engine.harness", str(spec_file)]
         with _step_output(options) as (stdout, stderr):
             proc = subprocess.run(cmd, env=env, cwd=ws.cwd, stdout=stdout, stderr=stderr)
         result = json.loads(result_file.read_text()) if result_file.exists() else {}
