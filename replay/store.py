@@ -314,6 +314,9 @@ class LocalStore:
             raise UntrustedCaptureError(f"manifest of {capture_id} names itself {manifest.id}")
         if not self.capture_dir(capture_id).exists():
             self.publish(manifest)
+            # Into this user's validation cache (pydantic is loaded now), so the first
+            # replay of a fetched or imported capture need not load it.
+            self.load_document(capture_id)
         return manifest
 
     def ids(self) -> list[str]:

@@ -125,3 +125,16 @@ def test_no_writable_cache_still_validates_every_time(store, validations, own_ca
     store.load_document(doc["id"])
     store.load_document(doc["id"])
     assert validations == [doc["id"], doc["id"]]
+
+
+def test_a_fetched_or_imported_capture_is_not_validated_again_to_replay(store, store_dir, validations):
+    source = LocalStore(store_dir.parent / "elsewhere")
+    doc = _publish_plain(source)
+    for digest, _ in source.load(doc["id"]).blobs():
+        store.ensure()
+        store.add_bytes(source.read_blob(digest))
+    validations.clear()
+    store.publish_raw(doc["id"], source.manifest_bytes(doc["id"]))
+    validations.clear()
+    assert store.load_document(doc["id"])["id"] == doc["id"]
+    assert validations == []
