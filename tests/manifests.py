@@ -1,10 +1,11 @@
-"""A minimal valid capture manifest for tests that need one without running a step."""
+"""Minimal valid capture manifests for tests that need one without running a step."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from replay.bundle import Manifest, Outcome, Step
+from replay.store import LocalStore
 
 
 def job_manifest(**sections: Any) -> Manifest:
@@ -18,3 +19,21 @@ def job_manifest(**sections: Any) -> Manifest:
         "outcome": Outcome(exit_code=1),
     }
     return Manifest(**{**base, **sections})
+
+
+def publish_step(store: LocalStore, **changes: Any) -> Manifest:
+    """Publish a failed one-file step (its source blob included) under a fresh id;
+    keyword arguments replace top-level fields."""
+    store.ensure()
+    blob = store.add_bytes(b"print('hi')\n")
+    data = {
+        "id": store.new_id(), "created": "2026-11-27T05:00:00+00:00", "status": "failed",
+        "step": {"name": "s", "argv": ["s.py"], "cwd": "/w", "mode": "script", "target": "/w/s.py",
+                 "executable": "python", "source_root": "/w",
+                 "sources": [{"path": "s.py", "size": 12, "sha256": blob}]},
+        "outcome": {"exit_code": 1},
+    }
+    data.update(changes)
+    manifest = Manifest.model_validate(data)
+    store.publish(manifest)
+    return manifest

@@ -8,26 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from replay.bundle import Manifest
 from replay.errors import StoreError, UntrustedCaptureError
 from replay.store import LocalStore
 from tests.conftest import run_replay
-
-
-def _publish(store: LocalStore, **changes) -> Manifest:
-    store.ensure()
-    blob = store.add_bytes(b"print('hi')\n")
-    data = {
-        "id": store.new_id(), "created": "2026-11-27T05:00:00+00:00", "status": "failed",
-        "step": {"name": "s", "argv": ["s.py"], "cwd": "/w", "mode": "script", "target": "/w/s.py",
-                 "executable": "python", "source_root": "/w",
-                 "sources": [{"path": "s.py", "size": 12, "sha256": blob}]},
-        "outcome": {"exit_code": 1},
-    }
-    data.update(changes)
-    manifest = Manifest.model_validate(data)
-    store.publish(manifest)
-    return manifest
+from tests.manifests import publish_step
 
 
 @pytest.fixture
@@ -42,7 +26,7 @@ def _no_traceback(result) -> None:
 
 
 def test_corrupt_manifest_is_a_clear_error(store, clean_env):
-    m = _publish(store)
+    m = publish_step(store)
     (store.capture_dir(m.id) / "manifest.json").write_text("{not json")
     result = run_replay(["show", m.id], clean_env)
     assert result.returncode == 2
@@ -51,7 +35,7 @@ def test_corrupt_manifest_is_a_clear_error(store, clean_env):
 
 
 def test_manifest_with_escaping_path_is_refused(store, clean_env):
-    m = _publish(store)
+    m = publish_step(store)
     path = store.capture_dir(m.id) / "manifest.json"
     data = json.loads(path.read_text())
     data["step"]["sources"][0]["path"] = "../../etc/passwd"
@@ -63,7 +47,7 @@ def test_manifest_with_escaping_path_is_refused(store, clean_env):
 
 
 def test_wrong_hash_is_found_by_verify(store, clean_env):
-    m = _publish(store)
+    m = publish_step(store)
     blob = store.blob_path(m.step.sources[0].sha256)
     blob.chmod(0o644)
     blob.write_bytes(b"print('tampered')\n")
@@ -71,12 +55,12 @@ def test_wrong_hash_is_found_by_verify(store, clean_env):
     assert result.returncode == 2
     assert "does not match its hash" in result.stdout
     fresh = LocalStore(store.root.parent / "fresh")
-    ok = run_replay(["verify", _publish(fresh).id, "--store", str(fresh.root)], clean_env)
+    ok = run_replay(["verify", publish_step(fresh).id, "--store", str(fresh.root)], clean_env)
     assert ok.returncode == 0 and ok.stdout.strip().endswith(": ok")
 
 
 def test_unknown_and_ambiguous_ids(store, clean_env):
-    _publish(store)
+    publish_step(store)
     missing = run_replay(["show", "ffffffffffff"], clean_env)
     assert missing.returncode == 2 and "no capture" in missing.stderr
     bad = run_replay(["show", "../etc"], clean_env)
@@ -84,7 +68,7 @@ def test_unknown_and_ambiguous_ids(store, clean_env):
 
 
 def test_newer_schema_is_refused(store, clean_env):
-    m = _publish(store)
+    m = publish_step(store)
     path = store.capture_dir(m.id) / "manifest.json"
     data = json.loads(path.read_text())
     data["schema_version"] = 99
@@ -94,7 +78,7 @@ def test_newer_schema_is_refused(store, clean_env):
 
 
 def test_index_is_rebuilt_from_manifests(store, clean_env):
-    ids = {_publish(store).id for _ in range(3)}
+    ids = {publish_step(store).id for _ in range(3)}
     store.index().close()
     (store.root / "index.sqlite").unlink()
     for extra in store.root.glob("index.sqlite-*"):
@@ -104,7 +88,7 @@ def test_index_is_rebuilt_from_manifests(store, clean_env):
 
 
 def test_export_import_round_trip(store, tmp_path, clean_env):
-    m = _publish(store)
+    m = publish_step(store)
     archive = tmp_path / "bug.tgz"
     assert run_replay(["export", m.id, "-o", str(archive)], clean_env).returncode == 0
     other = tmp_path / "other"
@@ -115,7 +99,7 @@ def test_export_import_round_trip(store, tmp_path, clean_env):
 
 @pytest.mark.parametrize("evil", ["../escape.txt", "/abs/path", "link", "blobs/" + "0" * 64])
 def test_hostile_archive_is_refused_and_writes_nothing_outside(store, tmp_path, clean_env, evil):
-    m = _publish(store)
+    m = publish_step(store)
     good = tmp_path / "good.tgz"
     run_replay(["export", m.id, "-o", str(good)], clean_env)
     hostile = tmp_path / "hostile.tgz"

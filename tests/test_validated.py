@@ -13,6 +13,7 @@ from replay.bundle import Manifest
 from replay.errors import UntrustedCaptureError
 from replay.store import LocalStore
 from tests.conftest import run_replay
+from tests.manifests import publish_step
 
 
 @pytest.fixture
@@ -34,20 +35,12 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def _publish_plain(store: LocalStore, **changes: object) -> dict:
+def _publish_plain(store: LocalStore) -> dict:
     """A manifest as the agent writes one: plain JSON, defaulted fields left out."""
-    store.ensure()
-    blob = store.add_bytes(b"raise ValueError('v')\n")
-    doc = {
-        "id": store.new_id(), "created": "2026-11-27T05:00:00+00:00", "status": "failed",
-        "step": {"name": "s", "argv": ["s.py"], "cwd": "/w", "mode": "script", "target": "/w/s.py",
-                 "executable": "python", "source_root": "/w",
-                 "sources": [{"path": "s.py", "size": 22, "sha256": blob}]},
-        "outcome": {"exit_code": 1},
-        **changes,
-    }
-    store.publish_document(doc)
-    return doc
+    manifest = publish_step(store)
+    sparse = manifest.model_dump(mode="json", exclude_defaults=True)
+    _manifest_path(store, manifest.id).write_text(json.dumps(sparse))
+    return sparse
 
 
 def _manifest_path(store: LocalStore, capture_id: str) -> Path:
