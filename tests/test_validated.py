@@ -12,7 +12,7 @@ from replay import validated
 from replay.bundle import Manifest
 from replay.errors import UntrustedCaptureError
 from replay.store import LocalStore
-from tests.conftest import run_replay
+from tests.conftest import run_python, run_replay
 from tests.manifests import publish_step
 
 
@@ -131,3 +131,18 @@ def test_a_fetched_or_imported_capture_is_not_validated_again_to_replay(store, s
     validations.clear()
     assert store.load_document(doc["id"])["id"] == doc["id"]
     assert validations == []
+
+
+def test_a_second_replay_does_not_load_pydantic(store, tmp_path, clean_env):
+    capture_id = publish_step(store).id
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from replay.engine.runner import RunOptions, replay_step\n"
+        "from replay.store import LocalStore\n"
+        f"options = RunOptions(workdir=Path({str(tmp_path / 'wd')!r}), quiet_stdout=True)\n"
+        f"replay_step(LocalStore({str(store.root)!r}), {capture_id!r}, options)\n"
+        "print(any(m.split('.')[0] == 'pydantic' for m in sys.modules))\n"
+    )
+    loaded = [run_python(["-c", code], clean_env).stdout.split()[-1] for _ in range(2)]
+    assert loaded == ["True", "False"]
