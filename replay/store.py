@@ -417,6 +417,21 @@ class LocalStore:
             return []
         return self.index().listing(self)
 
+    def list_rows(self, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        """`list` as tuples of `columns` (among `replay.index.COLUMNS`, "id" first): no
+        dict per capture, for callers that list 10,000s at once (the TUI's start-up)."""
+        if not self.exists():
+            return []
+        return self.index().rows(self, columns)
+
+    def with_side_files(self) -> set[str]:
+        """The captures that have side files (`write_json`), from one folder listing
+        rather than a lookup per capture: most captures of a big store have none."""
+        try:
+            return set(os.listdir(self.root / "replays"))
+        except OSError:
+            return set()
+
     def write_json(self, capture_id: str, name: str, data: Any) -> None:
         """Attach a small side file to a capture (replay verdicts); not part of the hash."""
         folder = self.root / "replays" / capture_id
