@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Label, Log, TabbedContent
+from textual.widgets import Input, Label, Log, Static, TabbedContent
 
+from replay.store import LocalStore
 from tests.tui_helpers import FIXED_NOW, fixed_insights, fixture_store, wait_until
 from tui.app import ReplayApp, make_app
 from tui.screens.browser import BrowserScreen
@@ -130,3 +131,22 @@ async def test_a_replay_that_cannot_start_says_why(app: ReplayApp, tmp_path: Pat
         said = str(status.render())
         assert said.startswith("exited: code 2 · no verdict · replay: ") and "--input-map" not in said
         assert "too large to capture" in said
+
+
+async def test_the_first_frame_already_lists_the_store(app: ReplayApp) -> None:
+    async with app.run_test(size=(120, 30)):
+        assert shown_ids(app) == ["3f9a2c81d0e4", "b71c09e2aa31", "0d4e5f6a7b8c"]  # no wait for a worker
+        assert "3 captures" in str(app.screen.query_one("#browser-status", Static).render())
+
+
+async def test_an_unreadable_index_is_reported_in_the_browser_not_as_a_traceback(tmp_path: Path) -> None:
+    store = fixture_store(tmp_path / "store")
+    store.index().close()
+    for path in store.root.glob("index.sqlite*"):
+        path.unlink()
+    root = store.root
+    (root / "index.sqlite").write_bytes(b"not a database" * 100)
+    app = make_app(LocalStore(root), clock=lambda: FIXED_NOW, insights=fixed_insights())
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await wait_until(pilot, lambda: any("not a database" in str(n.message) for n in app._notifications))
+        assert isinstance(app.screen, BrowserScreen) and shown_ids(app) == []

@@ -12,13 +12,13 @@ from tui.debug.output_buffer import OutputBuffer
 from tui.debug.replay_process import ReplayEnded, ReplayRequest, listening_address
 from replay.render import human_size
 from tui.format import first_line, relative_time
-from tui.rows import CaptureRow, RowView, filter_rows, sort_rows
+from tui.rows import FIELDS, CaptureRow, RowView, filter_rows, sort_rows
 
 
 def row(capture_id: str, step: str, created: str, error: str = "", verdict: str | None = None) -> CaptureRow:
     summary = {"id": capture_id, "step": step, "created": created, "status": "failed" if error else "passed",
                "error": error, "host": "gpu-box"}
-    return CaptureRow.from_summary(summary, verdict)
+    return CaptureRow.from_fields([summary[name] for name in FIELDS], verdict or "")
 
 
 ROWS = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from replay.store import LocalStore
 from tui.insights import Insights
@@ -20,7 +21,13 @@ Clock = Callable[[], datetime]
 class AppContext:
     store: LocalStore
     clock: Clock
-    insights: Insights
+    find_insights: Callable[[], Insights]
+    """Called once, when a capture is first opened: looking the analyses up imports them,
+    which would slow the browser's start-up for tabs not shown yet."""
+
+    @cached_property
+    def insights(self) -> Insights:
+        return self.find_insights()
 
     def thread_store(self) -> LocalStore:
         """The store for the calling worker thread.

@@ -1,14 +1,14 @@
 """The capture browser: every capture in the store, filtered as you type.
 
 The filter box keeps the focus, like fzf: letters filter, arrows and Enter drive the
-table. The listing is read in a worker and re-read when the store's capture folder
-changes (a new capture arrived) or when the user comes back from a replay (a new
-verdict), so the table is never stale and the UI never waits on the disk.
+table. The first listing is read before the app starts, so the first frame shows it;
+it is re-read in a worker when the store's capture folder changes (a new capture
+arrived) or when the user comes back from a replay (a new verdict), so the table is
+never stale and the running UI never waits on the disk.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -19,11 +19,19 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
+from textual.worker import Worker, WorkerState
 
 from replay.errors import ReplayError
 from tui.context import AppContext
-from tui.loading import OpenedCapture, last_verdicts, list_rows, open_capture
-from tui.rows import SORT_KEYS, CaptureRow, RowView
+from tui.loading import (
+    Listing,
+    OpenedCapture,
+    captures_mtime,
+    last_verdicts,
+    open_capture,
+    read_listing,
+)
+from tui.rows import SORT_KEYS, RowView
 from tui.widgets.capture_table import CaptureTable
 
 WATCH_INTERVAL_S = 2.0
@@ -53,7 +61,7 @@ class BrowserScreen(Screen[None]):
 
     @dataclass
     class Loaded(Message):
-        rows: list[CaptureRow]
+        listing: Listing
 
     @dataclass
     class VerdictsLoaded(Message):
@@ -63,12 +71,16 @@ class BrowserScreen(Screen[None]):
     class CaptureReady(Message):
         opened: OpenedCapture
 
-    def __init__(self, context: AppContext) -> None:
+    def __init__(self, context: AppContext, listing: Listing | None = None) -> None:
+        """`listing`: the store's listing when it was read before the app started."""
         super().__init__()
         self._app_context = context
+        self._first_listing = listing
         self._view = RowView()
         self._seen_mtime: int | None = None
         self._loaded = False
+        self._left = False
+        """Another screen has been over this one (the first resume is the first show)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,45 +91,56 @@ class BrowserScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = store_label(self._app_context.store.root)
-        self._load()
+        if self._first_listing is not None:
+            self._show_listing(self._first_listing)  # in the very first frame
+            self._first_listing = None
+        else:
+            self._load()
         self.set_interval(WATCH_INTERVAL_S, self._watch)
 
+    def on_screen_suspend(self) -> None:
+        self._left = True
+
     def on_screen_resume(self) -> None:
-        if self._loaded:
+        if self._left:
             self._load()  # back from a replay: its verdict is new
 
     # -- reading the store -------------------------------------------------------------
 
-    def _captures_mtime(self) -> int | None:
-        try:
-            return os.stat(self._app_context.store.captures_dir).st_mtime_ns
-        except OSError:
-            return None
-
     @work(thread=True, exclusive=True, group="listing", exit_on_error=False)
     def _load(self) -> None:
-        store = self._app_context.thread_store()
-        self._seen_mtime = self._captures_mtime()
-        self.post_message(self.Loaded(list_rows(store)))
+        self.post_message(self.Loaded(read_listing(self._app_context.thread_store())))
 
     @work(thread=True, exclusive=True, group="verdicts", exit_on_error=False)
     def _load_verdicts(self, ids: list[str]) -> None:
         self.post_message(self.VerdictsLoaded(last_verdicts(self._app_context.thread_store(), ids)))
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker's state reaches only its own screen (the app never sees it): a store
+        that cannot be read is said here, and the browser goes on with what it has."""
+        if event.state == WorkerState.ERROR:
+            self.notify(str(event.worker.error), title="cannot read the store", severity="error")
+
     def _watch(self) -> None:
         """Re-read the listing when a capture was published (one stat, on the timer)."""
-        if self._loaded and self._captures_mtime() != self._seen_mtime:
+        if self._loaded and captures_mtime(self._app_context.store) != self._seen_mtime:
             self._load()
 
     def on_browser_screen_loaded(self, message: Loaded) -> None:
+        self._show_listing(message.listing)
+
+    def _show_listing(self, listing: Listing) -> None:
         known = {row.id: row.verdict for row in self._view.rows if row.verdict}
-        self._view.set_rows([row.with_verdict(known[row.id]) if row.id in known else row for row in message.rows])
+        self._view.set_rows([row.with_verdict(known[row.id]) if row.id in known else row for row in listing.rows])
+        self._seen_mtime = listing.captures_mtime
         self._loaded = True
         self._refresh_table()
-        self._load_verdicts([row.id for row in message.rows])  # after the rows are on screen
+        self._load_verdicts([row.id for row in listing.rows])  # after the rows are on screen
 
     def on_browser_screen_verdicts_loaded(self, message: VerdictsLoaded) -> None:
         verdicts = message.verdicts
+        if all(verdicts.get(row.id, "") == row.verdict for row in self._view.rows):
+            return  # nothing new (the common case): no re-sort of the whole store
         self._view.set_rows([row.with_verdict(verdicts.get(row.id, "")) if verdicts.get(row.id, "") != row.verdict
                              else row for row in self._view.rows])
         self._refresh_table()
