@@ -6,7 +6,6 @@ ZeroDivisionError on line 7, and checks one thing the user does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,7 @@ from tui.widgets.source_view import SourceView
 from tui.widgets.status_line import StatusLine
 from tui.widgets.variables_tree import VariablesTree
 
-
-@pytest.fixture
-def debuggee() -> Iterator[ScriptedDebuggee]:
-    fake = ScriptedDebuggee()
-    fake.start()
-    yield fake
-    fake.close()
+pytest_plugins = ["tests.tui_debuggee"]
 
 
 @pytest.fixture

@@ -16,10 +16,16 @@ examples:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
 
 from replay.cli.common import add_store_argument, open_store
 from replay.errors import UsageError
 from replay.remote.options import SSHOptions
+
+if TYPE_CHECKING:
+    from tui.app import ReplayApp
 
 NAME = "tui"
 HELP = "browse captures and debug replays in the terminal"
@@ -43,17 +49,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with open_app(args) as app:
+        return app.run() or 0
+
+
+@contextmanager
+def open_app(args: argparse.Namespace) -> Iterator[ReplayApp]:
+    """The app `replay tui` runs, with its SSH tunnel (if any) open until the app is
+    done; tests drive it headless from here."""
     if args.ssh and not args.remote_port:
         raise UsageError("--ssh needs --remote-port N (the port debugpy listens on over there)")
     if args.remote_port and not args.ssh:
         raise UsageError("--remote-port goes with --ssh USER@HOST")
+    address = parse_address(args.attach) if args.attach else None
     store = open_store(args)
-    from tui.app import make_app
+    with ExitStack() as stack:
+        if args.ssh:  # before Textual loads, so a refused host key or login fails at once
+            from replay.remote.tunnel import open_tunnel
 
-    if not args.ssh:
-        address = parse_address(args.attach) if args.attach else None
-        return make_app(store, address).run() or 0
-    from replay.remote.tunnel import open_tunnel
+            options = SSHOptions.from_args(args)
+            tunnel = stack.enter_context(open_tunnel(args.ssh, args.remote_port, options=options))
+            address = ("127.0.0.1", tunnel.local_port)
+        from tui.app import make_app
 
-    with open_tunnel(args.ssh, args.remote_port, options=SSHOptions.from_args(args)) as tunnel:
-        return make_app(store, ("127.0.0.1", tunnel.local_port)).run() or 0
+        yield make_app(store, address)
