@@ -7,16 +7,21 @@ every manifest they load: captures come from other machines and are untrusted.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from replay import document
-from replay.document import SCHEMA_VERSION
+from replay.document import CHECK_KEY, CHECKS, SCHEMA_VERSION
 
-ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
-HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 MAX_TEXT = 1 << 20
 
 
@@ -24,23 +29,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
-def _check_hash(value: str) -> str:
-    if not HASH_PATTERN.match(value):
-        raise ValueError(f"not a sha256 hex digest: {value[:80]!r}")
-    return value
+class _Checked:
+    """Runs `replay.document.CHECKS[name]` after the type's own validation, and names the
+    check in the JSON Schema (`x-replay-check`), where the replay engine's standard-library
+    validator (`replay.schema`) finds the same function."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(CHECKS[self.name], handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), CHECK_KEY: self.name}
 
 
-def _check_relpath(value: str) -> str:
-    """A path stored relative to a root must stay under that root."""
-    if not value or value.startswith("/") or "\\" in value or "\x00" in value:
-        raise ValueError(f"unsafe relative path: {value[:200]!r}")
-    if any(part in ("", ".", "..") for part in value.split("/")):
-        raise ValueError(f"unsafe relative path: {value[:200]!r}")
-    return value
-
-
-Sha256 = Annotated[str, AfterValidator(_check_hash)]
-RelPath = Annotated[str, AfterValidator(_check_relpath)]
+Sha256 = Annotated[str, _Checked("sha256")]
+RelPath = Annotated[str, _Checked("relpath")]
 
 
 class FileRef(_Model):
@@ -181,8 +186,8 @@ class Logs(_Model):
 class Manifest(_Model):
     """One capture. Immutable once published."""
 
-    schema_version: int = SCHEMA_VERSION
-    id: str
+    schema_version: Annotated[int, _Checked("schema_version")] = SCHEMA_VERSION
+    id: Annotated[str, _Checked("capture_id")]
     created: str
     status: Literal["failed", "passed"]
     kind: Literal["step", "minibatch"] = "step"
@@ -198,20 +203,6 @@ class Manifest(_Model):
     """Things the agent could not record (over budget, a value it could not summarise)."""
     extra: dict[str, Any] = {}
     """Room for step kinds (mini-batch context, file-access statistics)."""
-
-    @field_validator("id")
-    @classmethod
-    def _v_id(cls, v: str) -> str:
-        if not ID_PATTERN.match(v):
-            raise ValueError(f"capture id must be 12 hex digits, got {v[:40]!r}")
-        return v
-
-    @field_validator("schema_version")
-    @classmethod
-    def _v_schema(cls, v: int) -> int:
-        if v != SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {v} (this replay reads {SCHEMA_VERSION})")
-        return v
 
     def blobs(self) -> list[tuple[str, int]]:
         """Every blob this capture names, with its size, for verify and transfer."""

@@ -3,7 +3,10 @@
 The capture agent writes manifests without loading pydantic (its first model costs
 a job 100-300 ms); readers validate every manifest with `replay.bundle.Manifest`,
 whose `blobs()` and `summary()` are these same functions, so writer and reader can
-never disagree on what a capture holds. Standard library only.
+never disagree on what a capture holds. The checks beyond JSON types (`CHECKS`) live
+here too: the models run them, and so does the replay engine's standard-library
+validator (`replay.schema`), which finds them named in the manifest's JSON Schema.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -13,16 +16,55 @@ SCHEMA_VERSION = 1
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any, TypeVar
 
     T = TypeVar("T")
+
+CHECK_KEY = "x-replay-check"
+"""The JSON Schema keyword that names a value's entry in `CHECKS`."""
 
 
 def is_hash(value: object) -> bool:
     """A sha256 hex digest, the name of every blob."""
     # str.strip runs in C: what is left after stripping hex digits is not hex.
     return isinstance(value, str) and len(value) == 64 and not value.strip("0123456789abcdef")
+
+
+def check_sha256(value: str) -> str:
+    if not is_hash(value):
+        raise ValueError(f"not a sha256 hex digest: {value[:80]!r}")
+    return value
+
+
+def check_relpath(value: str) -> str:
+    """A path stored relative to a root must stay under that root."""
+    if not value or value.startswith("/") or "\\" in value or "\x00" in value:
+        raise ValueError(f"unsafe relative path: {value[:200]!r}")
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        raise ValueError(f"unsafe relative path: {value[:200]!r}")
+    return value
+
+
+def check_capture_id(value: str) -> str:
+    if len(value) != 12 or value.strip("0123456789abcdef"):
+        raise ValueError(f"capture id must be 12 hex digits, got {value[:40]!r}")
+    return value
+
+
+def check_schema_version(value: int) -> int:
+    if value != SCHEMA_VERSION:
+        raise ValueError(f"unsupported schema_version {value} (this replay reads {SCHEMA_VERSION})")
+    return value
+
+
+CHECKS: dict[str, Callable[[Any], Any]] = {
+    "sha256": check_sha256,
+    "relpath": check_relpath,
+    "capture_id": check_capture_id,
+    "schema_version": check_schema_version,
+}
+"""Each check returns its (already type-checked) value unchanged or raises ValueError."""
 
 
 def item_at(items: Sequence[T], index: int | None) -> T | None:
