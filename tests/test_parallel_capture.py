@@ -23,6 +23,7 @@ import pytest
 
 from replay.dap import attach
 from replay.store import LocalStore
+from tests.agreement import agree_on_variants
 from tests.conftest import run_python, run_replay
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parallel"
@@ -115,6 +116,12 @@ def test_a_failing_file_mini_batch_replays_to_reproduced_then_passed(
     assert replayed["replayed"] == {**replayed["captured"], "line": replayed["replayed"]["line"]}
     # the fixed script is the sample itself, which labels unknown words
     assert verdict(clean_env, tmp_path, file_job["id"], "--source", str(FIXTURES))["verdict"] == "passed"
+
+
+def test_a_mini_batch_capture_is_ruled_on_without_pydantic_as_pydantic_rules(
+    file_job: dict[str, Any], store_dir: Path
+) -> None:
+    agree_on_variants(LocalStore(store_dir).manifest_bytes(file_job["id"]), seed=33)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 
 from replay.dap import attach
 from replay.store import LocalStore
+from tests.agreement import agree_on_variants
 from tests.conftest import run_replay
 
 STEP = """
@@ -58,6 +59,10 @@ def captured(tmp_path, write_script, clean_env, store_dir):
     shutil.rmtree(tmp_path / "out")
     (capture_id,) = LocalStore(store_dir).ids()
     return capture_id, script
+
+
+def test_the_capture_is_ruled_on_without_pydantic_as_pydantic_rules(captured, store_dir):
+    agree_on_variants(LocalStore(store_dir).manifest_bytes(captured[0]), seed=31)
 
 
 def _verdict(result) -> dict:

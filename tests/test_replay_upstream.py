@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 from replay.store import LocalStore
+from tests.agreement import agree_on_variants
 from tests.conftest import run_replay
 from tests.test_boundaries_replay import FAKE_SDK, SDK_STEP
 
@@ -47,6 +48,12 @@ def test_platform_step_replays_without_sdk_or_data(tmp_path, clean_env, store_di
     assert verdict["replayed"]["message"] == "2 rows above 0.75"
     assert {"kind": "metric", "name": "threshold", "value": 0.75} in verdict["platform_log"]
     assert '"run": ["run-42", "pipeline-7", "churn", "ws-prod"]' in result.stderr
+
+
+def test_a_capture_with_upstream_calls_is_ruled_on_without_pydantic_as_pydantic_rules(
+        tmp_path, clean_env, store_dir):
+    capture_id, _ = _capture_sdk_step(tmp_path, clean_env, store_dir)
+    agree_on_variants(LocalStore(store_dir).manifest_bytes(capture_id), seed=32)
 
 
 def test_a_call_the_capture_never_saw_is_a_clear_error(tmp_path, clean_env, store_dir):
