@@ -5,7 +5,7 @@ captures come from other machines. That costs a command 200-300 ms (pydantic's i
 and its first model), more than the rest of a `replay run`. A published manifest never
 changes, and bytes that passed validation once pass it again under the same schema, so
 this cache records that fact. The key is the sha256 of the exact bytes plus a
-fingerprint of the schema: its version and the source of the models that check it. An
+fingerprint of the schema: its version and the source of what checks it. An
 edited manifest has another hash, so it is validated again. A changed schema starts a
 new, empty cache.
 
@@ -30,17 +30,23 @@ from typing import Any
 
 from replay.document import SCHEMA_VERSION
 
+SCHEMA_SOURCES = ("bundle.py", "document.py", "schema.py", "manifest.schema.json")
+"""What decides whether a manifest is valid: the models, their checks, and the
+standard-library validator with the schema it reads."""
+
 
 @functools.cache
 def fingerprint() -> str | None:
-    """The schema's identity: its version and the models' source (None when the source
-    cannot be read, and then nothing is cached)."""
+    """The schema's identity: its version and `SCHEMA_SOURCES` (None when one cannot be
+    read, and then nothing is cached)."""
+    digest = hashlib.sha256(b"schema %d\n" % SCHEMA_VERSION)
     try:
-        with open(os.path.join(os.path.dirname(__file__), "bundle.py"), "rb") as f:
-            source = f.read()
+        for name in SCHEMA_SOURCES:
+            with open(os.path.join(os.path.dirname(__file__), name), "rb") as f:
+                digest.update(hashlib.sha256(f.read()).digest())
     except OSError:
         return None
-    return hashlib.sha256(b"schema %d\n" % SCHEMA_VERSION + source).hexdigest()[:32]
+    return digest.hexdigest()[:32]
 
 
 def cache_dir() -> Path | None:
