@@ -22,8 +22,6 @@ from pydantic_core import CoreSchema, core_schema
 from replay import document
 from replay.document import CHECK_KEY, CHECKS, SCHEMA_VERSION
 
-MAX_TEXT = 1 << 20
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)

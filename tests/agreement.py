@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from replay import schema
-from replay.bundle import MAX_TEXT, Manifest
+from replay.bundle import Manifest
 from replay.errors import UntrustedCaptureError
 
 HOSTILE: list[Any] = [
@@ -26,7 +26,7 @@ HOSTILE: list[Any] = [
     "", "x", "3", "1.0", "true", "null", "../etc/passwd", "/etc/passwd", "a/../b", "a/./b", "a//b",
     "a\\b", "a\x00b", "a/b/", "0" * 64, "A" * 64, "g" * 64, "0" * 63, "0" * 64 + "\n",
     "3f9a2c81d0e4\n", "3F9A2C81D0E4", "failed", "passed", "script", "file", "dir", "json", "pickle",
-    "\U0001f600", "x" * (MAX_TEXT + 1), [], [1], ["x"], [None], {}, {"a": 1}, {"path": "a", "size": 1},
+    "\U0001f600", "x" * ((1 << 20) + 1), [], [1], ["x"], [None], {}, {"a": 1}, {"path": "a", "size": 1},
 ]
 """Values put in place of any member: wrong types, bad hashes and ids, paths escaping
 their root, NUL bytes, the names of other enum members, a huge string."""
