@@ -6,7 +6,8 @@
 2. Capturing inputs, hashing included, against `cp -r` of the same files: one 1 GiB
    file (target: at least 0.4x cp's throughput) and 10,000 files of 100 KiB (target:
    at least 1x). File creation speed on this disk swings with recent deletions, so the
-   two commands alternate round by round and the median per-round ratio is reported.
+   two commands alternate round by round (taking turns at going first, each after an
+   untimed `sync`) and the median per-round ratio is reported.
 3. A second capture of unchanged inputs against the first (target: at least 10x faster).
 
 Run: python bench/bench_capture.py [--quick]
@@ -33,6 +34,11 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = 
     start = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def synced_timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    os.sync()
+    return timed(cmd, env)
 
 
 def env_without_replay() -> dict[str, str]:
@@ -88,9 +94,17 @@ def capture_vs_cp(work: Path, name: str, source: Path, total_bytes: int, rounds:
     for r in range(rounds):
         store = work / f"store-{r}"
         dest = work / f"cp-{r}"
-        t_cp = timed(["cp", "-r", str(source), str(dest)])
-        t_cap = timed([*REPLAY, "capture", "--store", str(store), "--max-input-bytes", "64GB",
-                       "--max-file-bytes", "64GB", "--", "python", str(step), str(source)], env)
+        copy = ["cp", "-r", str(source), str(dest)]
+        capture = [*REPLAY, "capture", "--store", str(store), "--max-input-bytes", "64GB",
+                   "--max-file-bytes", "64GB", "--", "python", str(step), str(source)]
+        # Each command starts with no dirty pages of the other's (an untimed `sync`), and
+        # the two take turns going first: otherwise the second pays for the first's writeback.
+        if r % 2:
+            t_cap = synced_timed(capture, env)
+            t_cp = synced_timed(copy)
+        else:
+            t_cp = synced_timed(copy)
+            t_cap = synced_timed(capture, env)
         ratios.append(t_cp / t_cap)
         ours.append(t_cap)
         theirs.append(t_cp)
@@ -100,7 +114,7 @@ def capture_vs_cp(work: Path, name: str, source: Path, total_bytes: int, rounds:
     mb = total_bytes / 1e6
     print(f"inputs    {name:28} cp -r {mb / statistics.median(theirs):7.0f} MB/s   "
           f"capture {mb / statistics.median(ours):7.0f} MB/s   ratio {statistics.median(ratios):.2f}x"
-          f"   target {target}")
+          f" (rounds {min(ratios):.2f}-{max(ratios):.2f}x)   target {target}")
     again = [timed([*REPLAY, "capture", "--store", str(work / f"store-{rounds - 1}"),
                     "--max-input-bytes", "64GB", "--max-file-bytes", "64GB", "--",
                     "python", str(step), str(source)], env) for _ in range(3)]

@@ -14,12 +14,12 @@ import sys
 import time
 from types import TracebackType
 
+from replay.capture.options import CaptureOptions
+from replay.capture.watch import FileWatch, LogTail, TailTee
+
 TYPE_CHECKING = False  # importing typing costs the success path; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
-
-from replay.capture.options import CaptureOptions
-from replay.capture.watch import FileWatch, LogTail, TailTee
 
 OUTPUT_HINTS = ("out", "dest", "save", "export", "result", "write", "target", "dump")
 

@@ -12,12 +12,12 @@ import sys
 import traceback
 from types import FrameType, FunctionType, ModuleType, TracebackType
 
+from replay.capture.summarise import summarise_locals
+
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
-
-from replay.capture.summarise import summarise_locals
 
 _OWN_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 

@@ -14,13 +14,13 @@ examples:
 
 from __future__ import annotations
 
+from replay.capture.options import CaptureOptions, parse_size
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
     from typing import Any
-
-from replay.capture.options import CaptureOptions, parse_size
 
 # One table for both parsers below: (option, kind, convert, default, metavar, help),
 # kind being "value", "flag" or "append".
