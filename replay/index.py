@@ -48,7 +48,34 @@ class Index:
     def _db(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                conn = self._open()
+            except sqlite3.DatabaseError as exc:
+                self._set_aside(exc)
+                conn = self._open()
+            self._local.conn = conn
+        return conn
+
+    def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """A damaged index (not a database, a malformed page) is only a cache: it is
+        renamed `index.sqlite.damaged` and a new one is built from the manifests. A busy
+        or unopenable one (`OperationalError`) is someone else's problem to report."""
+        if isinstance(exc, sqlite3.OperationalError):
+            raise exc
+        self.close()
+        try:
+            os.replace(self.path, f"{self.path}.damaged")
+        except FileNotFoundError:
+            pass
+        for suffix in ("-wal", "-shm"):
+            try:
+                os.unlink(f"{self.path}{suffix}")
+            except FileNotFoundError:
+                pass
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
             conn.execute("PRAGMA busy_timeout=30000")
             # The index is a cache rebuilt from the manifests: commits need not reach the
             # disk before returning (each sync costs a capture milliseconds to seconds).
@@ -58,7 +85,9 @@ class Index:
             except sqlite3.OperationalError:
                 pass  # another process holds it; the mode is already set or will be
             conn.executescript(_SCHEMA)
-            self._local.conn = conn
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def close(self) -> None:
@@ -100,7 +129,12 @@ class Index:
         on_disk = set(store.ids())
         db = self._db()
         query = f"SELECT {','.join(columns)} FROM captures ORDER BY created DESC, id"
-        rows = db.execute(query).fetchall()
+        try:
+            rows = db.execute(query).fetchall()
+        except sqlite3.DatabaseError as exc:  # damaged past its header: start again
+            self._set_aside(exc)
+            db = self._db()
+            rows = []
         indexed = {row[0] for row in rows}
         missing = on_disk - indexed
         if missing:

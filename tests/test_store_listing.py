@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from replay.store import LocalStore
+from tests.conftest import run_replay
 from tests.manifests import publish_step
 
 
@@ -36,6 +37,23 @@ def test_rows_follow_the_capture_folders_when_the_index_disagrees(store: LocalSt
     for path in store.root.glob("index.sqlite*"):
         path.unlink()
     assert store.list_rows(("id", "step")) == [(kept.id, kept.step.name)]  # rebuilt from the manifest
+
+
+@pytest.mark.parametrize("damage", ["header", "page"])
+def test_a_damaged_index_is_set_aside_and_rebuilt(store: LocalStore, damage: str, clean_env) -> None:
+    kept = publish_step(store)
+    store.index().close()
+    index = store.root / "index.sqlite"
+    for path in store.root.glob("index.sqlite-*"):
+        path.unlink()
+    if damage == "header":
+        index.write_bytes(b"not a database" * 300)
+    else:  # a valid header over garbage pages: fails at the first query, not at open
+        index.write_bytes(index.read_bytes()[:100] + b"\xff" * 8000)
+    assert store.list_rows(("id",)) == [(kept.id,)]
+    assert (store.root / "index.sqlite.damaged").is_file()  # kept for a post-mortem
+    result = run_replay(["ls", "--json", "--store", str(store.root)], clean_env)
+    assert result.returncode == 0 and kept.id in result.stdout
 
 
 def test_the_columns_must_start_with_the_id_and_exist(store: LocalStore) -> None:

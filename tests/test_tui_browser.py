@@ -145,8 +145,8 @@ async def test_an_unreadable_index_is_reported_in_the_browser_not_as_a_traceback
     for path in store.root.glob("index.sqlite*"):
         path.unlink()
     root = store.root
-    (root / "index.sqlite").write_bytes(b"not a database" * 100)
+    (root / "index.sqlite").mkdir()  # not a file SQLite can open, nor one to set aside
     app = make_app(LocalStore(root), clock=lambda: FIXED_NOW, insights=fixed_insights())
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
-        await wait_until(pilot, lambda: any("not a database" in str(n.message) for n in app._notifications))
+        await wait_until(pilot, lambda: any("unable to open" in str(n.message) for n in app._notifications))
         assert isinstance(app.screen, BrowserScreen) and shown_ids(app) == []
