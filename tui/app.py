@@ -11,7 +11,6 @@ from datetime import datetime
 from functools import partial
 
 from textual.app import App
-from textual.worker import Worker, WorkerState
 
 from replay.store import LocalStore
 from tui.context import AppContext, Clock
@@ -40,11 +39,6 @@ class ReplayApp(App[int]):
 
             host, port = self._attach_to
             self.push_screen(DebuggerScreen(AttachTarget(host, port)))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Workers run with `exit_on_error=False`: a failure is shown, and the app goes on."""
-        if event.state == WorkerState.ERROR:
-            self.notify(f"{event.worker.error}", title=f"{event.worker.name} failed", severity="error")
 
 
 def make_app(

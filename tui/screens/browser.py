@@ -19,7 +19,6 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
-from textual.worker import Worker, WorkerState
 
 from replay.errors import ReplayError
 from tui.context import AppContext
@@ -33,6 +32,7 @@ from tui.loading import (
 )
 from tui.rows import SORT_KEYS, RowView
 from tui.widgets.capture_table import CaptureTable
+from tui.worker_failures import ShowsWorkerFailures
 
 WATCH_INTERVAL_S = 2.0
 
@@ -45,8 +45,11 @@ def store_label(root: Path) -> str:
         return str(root)
 
 
-class BrowserScreen(Screen[None]):
+class BrowserScreen(ShowsWorkerFailures, Screen[None]):
     CSS_PATH = "browser.tcss"
+    FAILURE_TITLES: ClassVar[dict[str, str]] = {
+        "listing": "cannot read the store", "verdicts": "cannot read the verdicts",
+    }
     AUTO_FOCUS = "#filter"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "table('cursor_by', -1)", "Up", show=False),
@@ -114,12 +117,6 @@ class BrowserScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="verdicts", exit_on_error=False)
     def _load_verdicts(self, ids: list[str]) -> None:
         self.post_message(self.VerdictsLoaded(last_verdicts(self._app_context.thread_store(), ids)))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A worker's state reaches only its own screen (the app never sees it): a store
-        that cannot be read is said here, and the browser goes on with what it has."""
-        if event.state == WorkerState.ERROR:
-            self.notify(str(event.worker.error), title="cannot read the store", severity="error")
 
     def _watch(self) -> None:
         """Re-read the listing when a capture was published (one stat, on the timer)."""

@@ -41,6 +41,7 @@ from tui.widgets.eval_console import EvalConsole
 from tui.widgets.source_view import SourceView
 from tui.widgets.status_line import StatusLine
 from tui.widgets.variables_tree import VariablesTree
+from tui.worker_failures import ShowsWorkerFailures
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class AttachTarget:
 Target = ReplayRequest | AttachTarget
 
 
-class DebuggerScreen(Screen[None]):
+class DebuggerScreen(ShowsWorkerFailures, Screen[None]):
     CSS_PATH = "debugger.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5,c", "continue", "Continue", key_display="F5/c"),

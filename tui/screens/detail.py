@@ -27,9 +27,10 @@ from tui.widgets.failure_tab import FailureTab
 from tui.widgets.inputs_tab import InputsTab
 from tui.widgets.logs_tab import LogsTab
 from tui.widgets.summary_tab import SummaryTab
+from tui.worker_failures import ShowsWorkerFailures
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(ShowsWorkerFailures, Screen[None]):
     CSS_PATH = "detail.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from replay.bundle import Manifest
 from tui.insights import Diagnose
+from tui.worker_failures import ShowsWorkerFailures
 
 if TYPE_CHECKING:
     from replay.doctor import Finding
@@ -37,7 +38,7 @@ def findings_view(findings: Sequence[Finding]) -> RenderableType:
     return Group(*blocks)
 
 
-class DoctorTab(Static):
+class DoctorTab(ShowsWorkerFailures, Static):
     def __init__(self, manifest: Manifest, diagnose: Diagnose | None) -> None:
         super().__init__(Text("doctor not available in this installation", style="dim") if diagnose is None
                          else Text("diagnosing…", style="dim"))

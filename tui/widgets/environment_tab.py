@@ -21,6 +21,7 @@ from textual.widgets import Static
 from replay.bundle import Manifest
 from tui.format import first_line
 from tui.insights import DriftOf
+from tui.worker_failures import ShowsWorkerFailures
 
 if TYPE_CHECKING:
     from replay.envdiff import Drift
@@ -66,7 +67,7 @@ def drift_table(drifts: Sequence[Drift]) -> RenderableType:
     return Group(table, Text(f"and {extra} packages installed here that the capture did not have", style="dim"))
 
 
-class EnvironmentTab(VerticalScroll):
+class EnvironmentTab(ShowsWorkerFailures, VerticalScroll):
     def __init__(self, manifest: Manifest, drift: DriftOf | None) -> None:
         super().__init__()
         self._manifest = manifest
