@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine with only Python 3.11+ and make:
 #   make demo   - set up .venv and capture a failing pipeline step
-#   make test   - set up .venv (and OpenSSH's server for the SSH tests) and run every test
+#   make test   - set up .venv (and OpenSSH's server for the SSH tests), lint, and run every test
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -31,6 +31,7 @@ demo: $(STAMP)
 	$(BIN)/python demo/run_demo.py
 
 test: $(STAMP) sshd
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -156,7 +156,8 @@ class Terminal:
         os.write(self.fd, b"\x11")
         deadline = time.monotonic() + 10
         try:
-            while time.monotonic() < deadline and select.select([self.fd], [], [], 0.5)[0] and os.read(self.fd, 1 << 20):
+            while (time.monotonic() < deadline and select.select([self.fd], [], [], 0.5)[0]
+                   and os.read(self.fd, 1 << 20)):
                 pass
         except OSError:
             pass  # EIO: the command has closed the terminal

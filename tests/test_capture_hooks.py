@@ -4,7 +4,6 @@ runs as a subprocess or calls and swallows."""
 
 from __future__ import annotations
 
-
 from replay.store import LocalStore
 from tests.conftest import run_python, run_replay
 

@@ -9,8 +9,10 @@ from tests.conftest import run_replay
 SECRETS = {
     "env": "s3cr3t-env-Value-7f3a9c2e",
     "argv": "argv-Token-0b8d1e6f5a4c3b2a",
-    "conn": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=QmFzZTY0S2V5VmFsdWVGb3JUZXN0aW5nT25seQ==;EndpointSuffix=core.windows.net",
-    "jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "conn": "DefaultEndpointsProtocol=https;AccountName=acct;"
+            "AccountKey=QmFzZTY0S2V5VmFsdWVGb3JUZXN0aW5nT25seQ==;EndpointSuffix=core.windows.net",
+    "jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+           "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
 }
 
 

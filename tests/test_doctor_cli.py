@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 
 from replay import cli
-from replay.doctor import Finding, diagnose
-from replay.doctor import registry
+from replay.doctor import Finding, diagnose, registry
 from replay.store import LocalStore
 from tests.doctor_support import capture
-
 
 UNKNOWN_CURRENCY = """
     RATES = {"EUR": 1.08, "USD": 1.0}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.doctor_support import capture, codes, findings, only
+
 if TYPE_CHECKING:
     from tests.sshd import SSHServer
 

@@ -32,7 +32,8 @@ def write_wheel(directory, name, version, files):
     dist = f"{name}-{version}"
     files = {**files,
              f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n\\n",
-             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\\nGenerator: tiny\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+             f"{dist}.dist-info/WHEEL":
+                 "Wheel-Version: 1.0\\nGenerator: tiny\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
     filename = f"{dist}-py3-none-any.whl"
     record = []
     with zipfile.ZipFile(os.path.join(directory, filename), "w") as wheel:

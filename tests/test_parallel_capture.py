@@ -139,7 +139,8 @@ def tabular_job(tmp_path: Path, write_script: Any, clean_env: dict[str, str], st
     limits.write_text('{"x1": 1}')
     data = tmp_path / "tables"
     data.mkdir()
-    rows = pd.DataFrame({"id": range(60), "x1": [7 if i == 45 else i % 2 for i in range(60)], "x2": [i % 2 for i in range(60)]})
+    rows = pd.DataFrame({"id": range(60), "x1": [7 if i == 45 else i % 2 for i in range(60)],
+                         "x2": [i % 2 for i in range(60)]})
     rows.to_csv(data / "rows.csv", index=False)
     parallel(clean_env, tmp_path, "--entry-script", "score.py", "--source-directory", str(script.parent),
              "--input", str(data), "--mini-batch-size", "300", "--side-input", str(limits.parent),

@@ -91,7 +91,8 @@ def scored_tables(tmp_path: Path) -> dict[str, Path]:
     data = tmp_path / "tables"
     data.mkdir()
     pd.DataFrame({"id": [1, 2], "x1": [0, 1], "x2": [0, 0]}).to_csv(data / "a_small.csv", index=False)
-    big = pd.DataFrame({"id": range(100, 400), "x1": [i % 2 for i in range(300)], "x2": [(i // 2) % 2 for i in range(300)]})
+    big = pd.DataFrame({"id": range(100, 400), "x1": [i % 2 for i in range(300)],
+                        "x2": [(i // 2) % 2 for i in range(300)]})
     big.to_csv(data / "b_big.csv", index=False)
     return {"model": model_path, "data": data}
 

@@ -15,7 +15,6 @@ from replay.remote.ssh import connect
 from tests.sshd import SSHServer, free_port, write_key
 
 
-
 def host_fingerprint(server: SSHServer) -> str:
     key = paramiko.Ed25519Key.from_private_key_file(str(server.dir / "host_ed25519"))
     return key.fingerprint

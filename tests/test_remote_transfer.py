@@ -21,7 +21,6 @@ from replay.remote.transfer import fetch, push
 from replay.store import LocalStore
 from tests.sshd import SSHServer, make_capture
 
-
 BIG = 3 * 1024 * 1024 + 17
 """Larger than several SFTP reads, and not a multiple of any of them."""
 

@@ -18,7 +18,6 @@ from replay.remote.tunnel import TunnelEvent, open_tunnel
 from tests.sshd import SSHServer, free_port
 
 
-
 @pytest.fixture
 def echo_port() -> Iterator[int]:
     """A loopback echo server standing in for debugpy on the remote machine."""

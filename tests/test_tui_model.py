@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from replay.render import human_size
 from tests.tui_helpers import FIXED_NOW, SCORE_PY, fixture_store
 from tui.capture_source import captured_sources, source_key
 from tui.debug.output_buffer import OutputBuffer
 from tui.debug.replay_process import ReplayEnded, ReplayRequest, listening_address
-from replay.render import human_size
 from tui.format import first_line, relative_time
 from tui.rows import FIELDS, CaptureRow, RowView, filter_rows, sort_rows
 

@@ -102,7 +102,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logging-level", default="INFO", metavar="L", help="WARNING, INFO (default) or DEBUG")
     p.add_argument("--partition-keys", nargs="+", default=[], metavar="K",
                    help="partition by these path fields (files) or columns (tables)")
-    p.add_argument("--partition-format", metavar="FMT", help="path format of file partitions, e.g. '{user}/{genre}/{name}.txt'")
+    p.add_argument("--partition-format", metavar="FMT",
+                   help="path format of file partitions, e.g. '{user}/{genre}/{name}.txt'")
     p.add_argument("--model", action="append", default=[], metavar="NAME[:VERSION]=PATH",
                    help="what Model.get_model_path(NAME) returns (repeatable)")
     p.add_argument("--name", metavar="NAME", help="step name (default from the script's name)")

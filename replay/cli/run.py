@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=5678, help="debugger port; 0 picks a free one (default 5678)")
     parser.add_argument("--from-start", action="store_true",
                         help="with --attach: listen before the step starts, to step through it (slower)")
-    parser.add_argument("--source", type=Path, metavar="DIR", help="run your working copy instead of the captured source")
+    parser.add_argument("--source", type=Path, metavar="DIR",
+                        help="run your working copy instead of the captured source")
     parser.add_argument("--workdir", type=Path, metavar="DIR", help="work folder (default: under the store)")
     parser.add_argument("--env", action="append", default=[], metavar="K=V", help="set a variable (redacted secrets)")
     parser.add_argument("--env-file", type=Path, metavar="FILE", help="KEY=VALUE lines to set")
@@ -51,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replay.engine.runner import RunOptions, replay_step
     from replay.engine.environment import parse_assignments, read_env_file
+    from replay.engine.runner import RunOptions, replay_step
     from replay.errors import UsageError
 
     if args.source is not None and not args.source.is_dir():

@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from replay.errors import UsageError
 
@@ -83,7 +83,7 @@ class TabularMiniBatch:
         return self.pieces[0].path
 
 
-MiniBatch = Union[FileMiniBatch, TabularMiniBatch]
+MiniBatch = FileMiniBatch | TabularMiniBatch
 
 
 # --------------------------------------------------------------------------- planning

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-
 RUNNER_ENV = "REPLAY_PARALLEL_WORKER"
 """Set in the runner's worker processes, where the runner itself captures failures."""
 
