@@ -146,7 +146,12 @@ class Index:
                     continue
             self.add_rows(summaries)
             rows = db.execute(query).fetchall()
+        # A capture published after the folder was listed is indexed but not in `on_disk`:
+        # only what is really gone from the folder leaves the index.
         gone = indexed - on_disk
+        if gone:
+            on_disk |= gone & set(store.ids())
+            gone -= on_disk
         if gone:
             db.executemany("DELETE FROM captures WHERE id = ?", [(i,) for i in gone])
         return [row for row in rows if row[0] in on_disk] if gone else rows

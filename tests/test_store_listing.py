@@ -69,3 +69,14 @@ def test_side_files_name_only_the_captures_that_have_them(store: LocalStore) -> 
     replayed, _ = publish_step(store), publish_step(store)
     store.write_json(replayed.id, "verdicts.json", [{"verdict": "reproduced"}])
     assert store.with_side_files() == {replayed.id}
+
+
+def test_a_capture_published_during_a_listing_stays_in_the_index(store: LocalStore, monkeypatch) -> None:
+    first, late = publish_step(store), publish_step(store)
+    real_ids = store.ids
+    listings = iter([[first.id]])  # the folder as listed just before `late` was published
+    monkeypatch.setattr(store, "ids", lambda: next(listings, None) or real_ids())
+    assert {row[0] for row in store.index().rows(store, ("id",))} == {first.id, late.id}
+    assert {row[0] for row in store.index().rows(store, ("id",))} == {first.id, late.id}
+    indexed = store.index()._db().execute("SELECT id FROM captures").fetchall()
+    assert sorted(i for (i,) in indexed) == sorted([first.id, late.id])
