@@ -6,12 +6,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from replay import boundaries
 from replay.boundaries import UnrecordedCall, boundary
 from replay.boundaries.keys import value_text
+from replay.bundle import BoundaryCall
 from replay.errors import ReplaySetupError, UsageError
 from replay.store import LocalStore
 
@@ -41,13 +43,18 @@ def store(tmp_path: Path) -> LocalStore:
     return s
 
 
+def replayed(calls: list[BoundaryCall]) -> list[dict[str, Any]]:
+    """The recorded calls as a replay reads them: the manifest's validated JSON."""
+    return [c.model_dump(mode="json") for c in calls]
+
+
 def record_then_replay(
     store: LocalStore, tmp_path: Path, step: object, *, trust: bool = False
 ) -> boundaries.Player:
     """Run `step` under a recorder, then switch to replaying what it recorded."""
     recorder = boundaries.start_recording()
     step()  # type: ignore[operator]
-    calls = recorder.to_calls(store, Budget())
+    calls = replayed(recorder.to_calls(store, Budget()))
     boundaries.stop()
     return boundaries.start_replaying(calls, store, trust=trust, workdir=tmp_path / "work")
 
@@ -171,7 +178,7 @@ def test_pickled_results_are_refused_at_start_naming_the_calls(store: LocalStore
 
     recorder = boundaries.start_recording()
     load_estimator()
-    calls = recorder.to_calls(store, Budget())
+    calls = replayed(recorder.to_calls(store, Budget()))
     with pytest.raises(ReplaySetupError, match=r"load_estimator\(\).*pass --trust"):
         boundaries.start_replaying(calls, store, trust=False, workdir=tmp_path)
     boundaries.start_replaying(calls, store, trust=True, workdir=tmp_path)
@@ -185,7 +192,7 @@ def test_recorded_input_paths_in_keys_follow_the_path_map(store: LocalStore, tmp
 
     recorder = boundaries.start_recording()
     rows("/mnt/azureml/inputs/part-0.csv")
-    calls = recorder.to_calls(store, Budget())
+    calls = replayed(recorder.to_calls(store, Budget()))
     boundaries.start_replaying(
         calls, store, trust=False, workdir=tmp_path, path_map={"/mnt/azureml/inputs": "/work/in"}
     )

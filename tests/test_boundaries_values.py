@@ -44,7 +44,8 @@ def round_trip(
     stored = BoundaryCall.model_validate_json(
         BoundaryCall(seq=0, name="n", key="", result=encoded).model_dump_json()
     ).result
-    return stored, decode(stored, store, trust=trust, workdir=tmp_path / "work", label="load(1)")
+    replayed = stored.model_dump(mode="json")  # what a replay reads: the manifest's validated JSON
+    return stored, decode(replayed, store, trust=trust, workdir=tmp_path / "work", label="load(1)")
 
 
 def test_plain_values_round_trip_as_json_with_their_types(store: LocalStore, tmp_path: Path) -> None:
@@ -127,7 +128,7 @@ def test_existing_folder_is_rebuilt_with_its_tree(store: LocalStore, tmp_path: P
         "tokenizer/vocab.txt",
     ]
     # Served twice, rebuilt once: the place is named by content.
-    again = decode(stored, store, trust=False, workdir=tmp_path / "work")
+    again = decode(stored.model_dump(mode="json"), store, trust=False, workdir=tmp_path / "work")
     assert again == back
 
 
@@ -139,7 +140,7 @@ def test_file_over_the_budget_is_recorded_but_refused_by_name_at_replay(
     stored = encode(str(big), store, Budget(100))
     assert stored.kind == "file" and not stored.files[0].copied
     with pytest.raises(ReplaySetupError, match=r"load\(1\).*big.bin was not copied.*budget"):
-        decode(stored, store, trust=False, workdir=tmp_path / "work", label="load(1)")
+        decode(stored.model_dump(mode="json"), store, trust=False, workdir=tmp_path / "work", label="load(1)")
 
 
 def test_exceptions_come_back_with_their_type_name_and_message(store: LocalStore, tmp_path: Path) -> None:
@@ -160,18 +161,18 @@ def test_pickle_is_the_last_resort_and_refused_without_trust(store: LocalStore, 
     stored = encode(value, store, Budget(1 << 20))
     assert stored.kind == "pickle"
     with pytest.raises(ReplaySetupError, match=r"load\(1\) returned a pickle.*--trust"):
-        decode(stored, store, trust=False, workdir=tmp_path, label="load(1)")
-    assert decode(stored, store, trust=True, workdir=tmp_path) == value
+        decode(stored.model_dump(mode="json"), store, trust=False, workdir=tmp_path, label="load(1)")
+    assert decode(stored.model_dump(mode="json"), store, trust=True, workdir=tmp_path) == value
 
 
 def test_unserialisable_result_is_recorded_as_not_kept(store: LocalStore, tmp_path: Path) -> None:
     stored = encode(lambda: None, store, Budget(1 << 20))
     assert stored.kind == "none" and "cannot be serialised" in stored.data["reason"]
     with pytest.raises(ReplaySetupError, match="was not kept at capture"):
-        decode(stored, store, trust=True, workdir=tmp_path, label="f()")
+        decode(stored.model_dump(mode="json"), store, trust=True, workdir=tmp_path, label="f()")
 
 
 def test_a_hostile_tag_is_an_untrusted_capture_not_a_crash(store: LocalStore, tmp_path: Path) -> None:
     bad = Value(kind="json", data={"$t": "dict", "v": [[["unhashable"], 1]]})
     with pytest.raises(UntrustedCaptureError, match="malformed"):
-        decode(bad, store, trust=False, workdir=tmp_path)
+        decode(bad.model_dump(mode="json"), store, trust=False, workdir=tmp_path)

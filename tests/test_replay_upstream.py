@@ -50,6 +50,19 @@ def test_platform_step_replays_without_sdk_or_data(tmp_path, clean_env, store_di
     assert '"run": ["run-42", "pipeline-7", "churn", "ws-prod"]' in result.stderr
 
 
+def test_upstream_calls_are_served_without_loading_pydantic(tmp_path, clean_env, store_dir):
+    """The harness reads the recorded calls as validated plain data: pydantic and the
+    capture models would add ~200 ms to every replay of a step with upstream calls."""
+    capture_id, _ = _capture_sdk_step(tmp_path, clean_env, store_dir)
+    env = {**clean_env, "PYTHONPROFILEIMPORTTIME": "1"}  # inherited by the harness
+    result = run_replay(["run", capture_id, "--json"], env, cwd=tmp_path)
+    assert json.loads(result.stdout)["verdict"] == "reproduced", result.stderr
+    imported = {line.rpartition("|")[2].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "replay.engine.upstream" in imported  # the harness's imports are listed too
+    assert not imported & {"pydantic", "replay.bundle"}
+
+
 def test_a_capture_with_upstream_calls_is_ruled_on_without_pydantic_as_pydantic_rules(
         tmp_path, clean_env, store_dir):
     capture_id, _ = _capture_sdk_step(tmp_path, clean_env, store_dir)

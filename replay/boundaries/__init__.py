@@ -13,9 +13,10 @@ Capture agent, at start-up and when a capture is written::
     upstream = recorder.to_calls(store, budget)          # only when a capture is written
     notes += recorder.notes
 
-Replay engine, inside the replayed step's process::
+Replay engine, inside the replayed step's process, with the manifest as validated plain
+data (`LocalStore.load_document`)::
 
-    player = boundaries.start_replaying(manifest.upstream, store, trust=trust,
+    player = boundaries.start_replaying(document["upstream"], store, trust=trust,
                                         workdir=work / "upstream", path_map=orig_to_local,
                                         config_from=script)
     ...                                                  # the step runs

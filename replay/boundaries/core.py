@@ -38,6 +38,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_CALLS = 10_000
 """Calls recorded per capture; later ones still run, and are counted in `Recorder.dropped`."""
 
+RecordedCall = Mapping[str, Any]
+"""One recorded call as the replay reads it: a `bundle.BoundaryCall` as validated plain JSON
+data in normal form (every field present), as `LocalStore.load_document` returns it."""
+
 _controller: Recorder | Player | None = None
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("replay_boundary_inside", default=False)
 
@@ -147,18 +151,21 @@ def _short(text: str, limit: int = 300) -> str:
 
 
 class Player:
-    """Replay mode: calls are served from the recording; the served ones are logged."""
+    """Replay mode: calls are served from the recording; the served ones are logged.
+
+    The calls are plain data (`RecordedCall`), not `BoundaryCall` models: the replayed
+    step's process would pay ~200 ms for pydantic and the capture models otherwise."""
 
     def __init__(
         self,
-        calls: Sequence[BoundaryCall],
+        calls: Sequence[RecordedCall],
         store: LocalStore,
         *,
         trust: bool,
         workdir: Path,
         path_map: Mapping[str, str] | None = None,
     ) -> None:
-        refused = sorted({f"{c.name}({_short(c.args, 80)})" for c in calls if c.result.kind == "pickle"})
+        refused = sorted({f"{c['name']}({_short(c['args'], 80)})" for c in calls if c["result"]["kind"] == "pickle"})
         if refused and not trust:
             raise ReplaySetupError(
                 f"the capture holds {len(refused)} pickled result(s), which can run code when loaded: "
@@ -169,15 +176,15 @@ class Player:
         self.workdir = Path(workdir)
         self.served: list[dict[str, Any]] = []
         """One entry per served call: seq, name, args, occurrence, repeated, fallback."""
-        self._by_key: dict[tuple[str, str], list[BoundaryCall]] = {}
+        self._by_key: dict[tuple[str, str], list[RecordedCall]] = {}
         self._names: dict[str, list[str]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         rewrite = _path_rewriter(path_map or {})
-        for c in sorted(calls, key=lambda c: c.seq):
-            key = rewrite(c.key)
-            self._by_key.setdefault((c.name, key), []).append(c)
-            self._names.setdefault(c.name, []).append(key)
+        for c in sorted(calls, key=lambda c: c["seq"]):
+            key = rewrite(c["key"])
+            self._by_key.setdefault((c["name"], key), []).append(c)
+            self._names.setdefault(c["name"], []).append(key)
 
     def through(
         self,
@@ -201,9 +208,9 @@ class Player:
                 call = recorded[min(n, len(recorded) - 1)]
                 self.served.append(
                     {
-                        "seq": call.seq,
+                        "seq": call["seq"],
                         "name": name,
-                        "args": call.args,
+                        "args": call["args"],
                         "occurrence": n,
                         "repeated": n >= len(recorded),
                     }
@@ -213,9 +220,9 @@ class Player:
         from replay.boundaries.values import decode
 
         result = decode(
-            call.result, self.store, trust=self.trust, workdir=self.workdir, label=f"{name}({call.args})"
+            call["result"], self.store, trust=self.trust, workdir=self.workdir, label=f"{name}({call['args']})"
         )
-        if call.result.kind == "error":
+        if call["result"]["kind"] == "error":
             raise result  # type: ignore[misc]
         return result  # type: ignore[return-value]
 
@@ -280,7 +287,7 @@ def start_recording(config_from: str | Path | None = None, *, max_calls: int = M
 
 
 def start_replaying(
-    calls: Sequence[BoundaryCall],
+    calls: Sequence[RecordedCall],
     store: LocalStore,
     *,
     trust: bool,
@@ -288,7 +295,8 @@ def start_replaying(
     path_map: Mapping[str, str] | None = None,
     config_from: str | Path | None = None,
 ) -> Player:
-    """Serve boundary calls from a capture's `upstream` (replay engine, in the step's process).
+    """Serve boundary calls from a capture's `upstream` (replay engine, in the step's process),
+    as plain data (`RecordedCall`).
 
     Refuses at once, naming them, when the capture holds pickles and `trust` is False.
     Rebuilt files and folders go under `workdir`. `path_map` maps original paths to
@@ -300,7 +308,7 @@ def start_replaying(
 
     global _controller
     player = _controller = Player(calls, store, trust=trust, workdir=Path(workdir), path_map=path_map)
-    patch_recorded(c.name for c in calls)
+    patch_recorded(c["name"] for c in calls)
     if config_from is not None:
         patch_configured(config_from)
     return player

@@ -8,7 +8,9 @@ pickle is loaded only with the user's explicit trust, because loading one runs c
 Every copied byte is charged to the capture's `Budget`; what does not fit is recorded as
 `none` with the reason, so the replay can say why it cannot serve that call.
 
-pandas, numpy and pyarrow are imported only when such a value is met.
+pandas, numpy and pyarrow are imported only when such a value is met. `encode` builds
+`bundle.Value` models; `decode` reads the same values as validated plain JSON data, so a
+replay never loads pydantic.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import pickle
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from replay.boundaries.jsontree import NotJson, from_tree, to_tree
 from replay.boundaries.snapshot import (
@@ -35,10 +38,16 @@ from replay.boundaries.snapshot import (
     files_under,
     take,
 )
-from replay.bundle import FileRef, Value
 from replay.errors import ReplaySetupError, UntrustedCaptureError
 from replay.hashing import copy_and_hash
 from replay.store import LocalStore
+
+if TYPE_CHECKING:
+    from replay.bundle import Value
+
+RecordedValue = Mapping[str, Any]
+"""A `bundle.Value` as `decode` reads it: validated plain JSON data in normal form (every
+field present), as `LocalStore.load_document` returns it."""
 
 INLINE_JSON = 64 << 10
 """JSON texts up to this size live in the manifest; larger ones become blobs."""
@@ -86,7 +95,7 @@ def encode(value: object, store: LocalStore, budget: Budget) -> Value:
             "builtin": value.builtin,
             "args": value.args,
         }
-        return Value(kind="error", data=data, type=value.type_name)
+        return _value("error", data=data, type=value.type_name)
     if isinstance(value, NotKept):
         return not_kept("", value.reason)
     if isinstance(value, JsonResult):
@@ -104,13 +113,20 @@ def encode(value: object, store: LocalStore, budget: Budget) -> Value:
     return _pickle(value, store, budget)
 
 
+def _value(kind: str, **fields: Any) -> Value:
+    """Build a `bundle.Value`, importing pydantic here, on the capture side only."""
+    from replay.bundle import Value
+
+    return Value(kind=kind, **fields)  # type: ignore[arg-type]
+
+
 def _type_name(value: object) -> str:
     return dotted(type(value).__module__, type(value).__qualname__)
 
 
 def not_kept(type_name: str, reason: str) -> Value:
     """A result recorded without its value; `decode` raises `reason` if a replay asks for it."""
-    return Value(kind="none", data={"reason": reason}, type=type_name)
+    return _value("none", data={"reason": reason}, type=type_name)
 
 
 def _blob(
@@ -118,13 +134,13 @@ def _blob(
 ) -> Value:
     if not budget.take(len(payload)):
         return not_kept(type_name, f"{len(payload)} bytes, over the capture's size budget")
-    return Value(kind=kind, blob=store.add_bytes(payload), data=data, type=type_name)  # type: ignore[arg-type]
+    return _value(kind, blob=store.add_bytes(payload), data=data, type=type_name)
 
 
 def _json(tree: Any, type_name: str, store: LocalStore, budget: Budget) -> Value:
     text = json.dumps(tree, ensure_ascii=False, separators=(",", ":"))
     if len(text) <= INLINE_JSON:
-        return Value(kind="json", data=tree, type=type_name)
+        return _value("json", data=tree, type=type_name)
     return _blob("json", text.encode(), store, budget, type_name)
 
 
@@ -170,6 +186,8 @@ def _pickle(value: object, store: LocalStore, budget: Budget) -> Value:
 
 def _path(result: PathResult, store: LocalStore, budget: Budget) -> Value:
     """Copy a file or a folder's files into blobs, all or nothing against the budget."""
+    from replay.bundle import FileRef
+
     root = Path(result.absolute)
     type_name = "pathlib.Path" if result.as_path else "str"
     data = {"path": result.absolute}
@@ -187,109 +205,113 @@ def _path(result: PathResult, store: LocalStore, budget: Budget) -> Value:
             FileRef(path=rel, size=size, copied=False) for (rel, _), size in zip(files, sizes, strict=True)
         ]
         data["reason"] = f"{sum(sizes)} bytes, over the capture's size budget"
-        return Value(kind=kind, data=data, files=refs, type=type_name)  # type: ignore[arg-type]
+        return _value(kind, data=data, files=refs, type=type_name)
     refs = []
     for rel, path in files:
         digest, size = store.add_file(path)
         refs.append(FileRef(path=rel, size=size, sha256=digest))
-    return Value(kind=kind, data=data, files=refs, type=type_name)  # type: ignore[arg-type]
+    return _value(kind, data=data, files=refs, type=type_name)
 
 
 # -- decode -------------------------------------------------------------------------------
-def decode(value: Value, store: LocalStore, *, trust: bool, workdir: Path, label: str = "value") -> object:
+def decode(value: RecordedValue, store: LocalStore, *, trust: bool, workdir: Path, label: str = "value") -> object:
     """Rebuild a recorded result. `label` names the call in every error.
 
     An `error` value is returned as an exception instance for the caller to raise.
     Raises `ReplaySetupError` for a pickle without `trust` and for a result that was not
     kept, `UntrustedCaptureError` for a value that is malformed or does not match its blobs.
     """
+    kind, data = value["kind"], value["data"]
     try:
-        if value.kind == "json":
-            return from_tree(json.loads(_read(value, store)) if value.blob else value.data)
-        if value.kind == "parquet":
+        if kind == "json":
+            return from_tree(json.loads(_read(value, store)) if value["blob"] else data)
+        if kind == "parquet":
             return _read_parquet(value, store)
-        if value.kind == "npy":
+        if kind == "npy":
             return _read_npy(value, store)
-        if value.kind in ("file", "dir"):
+        if kind in ("file", "dir"):
             place = _rebuild(value, store, Path(workdir), label)
-            return place if value.type == "pathlib.Path" else str(place)
-        if value.kind == "error":
-            return _exception(value.data)
-        if value.kind == "pickle":
+            return place if value["type"] == "pathlib.Path" else str(place)
+        if kind == "error":
+            return _exception(data)
+        if kind == "pickle":
             return _unpickle(value, store, trust, label)
-        reason = value.data.get("reason", "no reason recorded") if isinstance(value.data, dict) else "unknown"
-        raise ReplaySetupError(f"{label}: its result ({value.type}) was not kept at capture: {reason}")
+        reason = data.get("reason", "no reason recorded") if isinstance(data, dict) else "unknown"
+        raise ReplaySetupError(f"{label}: its result ({value['type']}) was not kept at capture: {reason}")
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise UntrustedCaptureError(f"{label}: malformed recorded {value.kind} value: {exc}") from None
+        raise UntrustedCaptureError(f"{label}: malformed recorded {kind} value: {exc}") from None
 
 
-def _unpickle(value: Value, store: LocalStore, trust: bool, label: str) -> object:
+def _unpickle(value: RecordedValue, store: LocalStore, trust: bool, label: str) -> object:
     if not trust:
-        raise ReplaySetupError(f"{label} returned a pickle ({value.type}); pass --trust to load it")
+        raise ReplaySetupError(f"{label} returned a pickle ({value['type']}); pass --trust to load it")
     payload = _read(value, store)
     try:
         return pickle.loads(payload)
     except Exception as exc:
         raise ReplaySetupError(
-            f"{label}: its pickled result ({value.type}) could not be loaded: {exc}"
+            f"{label}: its pickled result ({value['type']}) could not be loaded: {exc}"
         ) from exc
 
 
-def _read(value: Value, store: LocalStore) -> bytes:
-    if value.blob is None:
+def _read(value: RecordedValue, store: LocalStore) -> bytes:
+    if value["blob"] is None:
         raise ValueError("no blob")
-    return store.read_blob(value.blob, limit=MAX_BLOB)
+    return store.read_blob(value["blob"], limit=MAX_BLOB)
 
 
-def _read_parquet(value: Value, store: LocalStore) -> object:
+def _read_parquet(value: RecordedValue, store: LocalStore) -> object:
     import pandas
 
     frame = pandas.read_parquet(io.BytesIO(_read(value, store)))
-    if isinstance(value.data, dict) and value.data.get("series"):
-        return frame.iloc[:, 0].rename(from_tree(value.data.get("name")))
+    data = value["data"]
+    if isinstance(data, dict) and data.get("series"):
+        return frame.iloc[:, 0].rename(from_tree(data.get("name")))
     return frame
 
 
-def _read_npy(value: Value, store: LocalStore) -> object:
+def _read_npy(value: RecordedValue, store: LocalStore) -> object:
     import numpy
 
     array = numpy.load(io.BytesIO(_read(value, store)), allow_pickle=False)
-    return array[()] if isinstance(value.data, dict) and value.data.get("scalar") else array
+    data = value["data"]
+    return array[()] if isinstance(data, dict) and data.get("scalar") else array
 
 
-def _rebuild(value: Value, store: LocalStore, workdir: Path, label: str) -> Path:
+def _rebuild(value: RecordedValue, store: LocalStore, workdir: Path, label: str) -> Path:
     """Recreate a recorded file or folder under `workdir` and return its new path.
 
     The place is named by content, so replaying the same call twice (or from two worker
     processes) reuses one copy; it is built in a temporary folder and renamed into place.
     """
-    original = str(value.data.get("path", "")) if isinstance(value.data, dict) else ""
-    missing = [ref.path for ref in value.files if not ref.copied or ref.sha256 is None]
+    kind, data, files = value["kind"], value["data"], value["files"]
+    original = str(data.get("path", "")) if isinstance(data, dict) else ""
+    missing = [ref["path"] for ref in files if not ref["copied"] or ref["sha256"] is None]
     if missing:
-        reason = value.data.get("reason", "") if isinstance(value.data, dict) else ""
+        reason = data.get("reason", "") if isinstance(data, dict) else ""
         raise ReplaySetupError(
-            f"{label}: {original or value.kind} was not copied at capture ({reason or 'no content'})"
+            f"{label}: {original or kind} was not copied at capture ({reason or 'no content'})"
         )
-    name = os.path.basename(original.rstrip("/")) if value.kind == "dir" else ""
+    name = os.path.basename(original.rstrip("/")) if kind == "dir" else ""
     if name in ("", ".", ".."):
         name = "dir"
-    listing = json.dumps([value.kind, name, sorted((ref.path, ref.sha256) for ref in value.files)])
+    listing = json.dumps([kind, name, sorted((ref["path"], ref["sha256"]) for ref in files)])
     ident = hashlib.sha256(listing.encode()).hexdigest()[:16]
-    final = workdir / f"{value.kind}-{ident}"
-    place = final / name if value.kind == "dir" else final / value.files[0].path
+    final = workdir / f"{kind}-{ident}"
+    place = final / name if kind == "dir" else final / files[0]["path"]
     if final.is_dir():
         return place
     workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=workdir))
     try:
-        base = work / name if value.kind == "dir" else work
+        base = work / name if kind == "dir" else work
         base.mkdir(exist_ok=True)
-        for ref in value.files:
-            target = (base / ref.path).resolve()
+        for ref in files:
+            target = (base / ref["path"]).resolve()
             if not target.is_relative_to(base.resolve()):
-                raise UntrustedCaptureError(f"{label}: recorded file {ref.path!r} escapes its folder")
+                raise UntrustedCaptureError(f"{label}: recorded file {ref['path']!r} escapes its folder")
             target.parent.mkdir(parents=True, exist_ok=True)
-            expected = str(ref.sha256)
+            expected = str(ref["sha256"])
             if not store.has_blob(expected):
                 raise UntrustedCaptureError(f"{label}: blob {expected[:12]} is missing from {store.root}")
             if copy_and_hash(store.blob_path(expected), target)[0] != expected:
