@@ -46,8 +46,13 @@ def check_relpath(value: str) -> str:
     return value
 
 
+def is_capture_id(value: str) -> bool:
+    """Twelve lowercase hex digits: the name of every capture's folder."""
+    return len(value) == 12 and not value.strip("0123456789abcdef")
+
+
 def check_capture_id(value: str) -> str:
-    if len(value) != 12 or value.strip("0123456789abcdef"):
+    if not is_capture_id(value):
         raise ValueError(f"capture id must be 12 hex digits, got {value[:40]!r}")
     return value
 

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from replay import document
+
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
     from typing import Any
@@ -141,7 +143,7 @@ class Index:
             summaries = []
             for capture_id in missing:
                 try:
-                    summaries.append(store.load(capture_id).summary())
+                    summaries.append(document.summary(store.load_document(capture_id)))
                 except Exception:  # an unreadable capture is listed by verify, not here
                     continue
             self.add_rows(summaries)

@@ -81,7 +81,9 @@ def _is_python_name(name: str) -> bool:
 
 
 def _is_this_python(exe: str) -> bool:
-    if os.sep not in exe and _is_python_name(exe):
+    if os.sep in exe:  # a path (every child under the start-up hook): no PATH search
+        return os.path.realpath(exe) == os.path.realpath(sys.executable)
+    if _is_python_name(exe):
         return True  # "python" as typed: the interpreter replay itself runs under
     import shutil
 

@@ -13,8 +13,8 @@ On top of that, every value of a secret-named environment variable is scrubbed w
 appears in text: that is how a step that prints its own token is caught.
 
 Replacements keep nothing recoverable: no prefix, no length, no hash, just `<redacted>` or
-`<redacted:NAME>` when the secret is a known variable's value. `Redactor.report()` says
-which names were redacted (names only), so a replay can ask for exactly those.
+`<redacted:NAME>` when the secret is a known variable's value. The manifest lists the
+names of the redacted variables (names only), so a replay can ask for exactly those.
 
 Speed matters because a log tail of a megabyte is redacted on the failure path. Python's
 `re` is a backtracking engine that pays per text position for an alternation of many

@@ -22,11 +22,11 @@ import functools
 import json
 import os
 import stat
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from pathlib import Path
 
 from replay import document
-from replay.document import is_hash
+from replay.document import is_capture_id, is_hash
 from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
 from replay.hashing import SMALL, copy_and_hash, hash_bytes, hash_file
 
@@ -39,11 +39,6 @@ if TYPE_CHECKING:
     from replay.index import Index
 
 MAX_MANIFEST = 64 << 20
-HEX = frozenset("0123456789abcdef")
-
-
-def is_capture_id(value: str) -> bool:
-    return len(value) == 12 and set(value) <= HEX
 
 
 def _remove_quietly(folder: Path) -> None:
@@ -64,7 +59,7 @@ def _proc_fd() -> int:
 def resolve_prefix(available: list[str] | tuple[str, ...], prefix: str, where: str) -> str:
     """The one capture id among `available` that starts with `prefix`."""
     p = prefix.strip().lower()
-    if not p or not set(p) <= HEX:
+    if not p or p.strip("0123456789abcdef"):
         raise CaptureNotFound(f"{prefix!r} is not a capture id (ids are hex, like 3f9a2c81d0e4)")
     matches = [i for i in available if i.startswith(p)]
     if not matches:
@@ -89,9 +84,10 @@ REMOTE_SCHEME = "sftp"
 
 
 def is_remote(spec: str) -> bool:
-    """True when a store spec names a remote store (`sftp://...`) rather than a folder.
+    """True when a store spec names a remote store (`sftp://...`, or the `ssh://` a user
+    may type for it, which the URL parser then explains) rather than a folder.
     (Here, not with the URL parser: a failing job asks this without loading it.)"""
-    return spec.startswith(f"{REMOTE_SCHEME}://")
+    return spec.startswith((f"{REMOTE_SCHEME}://", "ssh://"))
 
 
 def resolve_store_spec(spec: str | None) -> str:
@@ -166,11 +162,10 @@ class LocalStore:
         return self.tmp_dir / f"blob-{os.getpid()}-{os.urandom(6).hex()}"
 
     def _place(self, tmp: Path, digest: str) -> None:
-        final = self.blob_path(digest)
+        final = self._shard(digest)
         if final.exists():
             tmp.unlink(missing_ok=True)
             return
-        final.parent.mkdir(exist_ok=True)
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
@@ -391,13 +386,6 @@ class LocalStore:
     def manifest_bytes(self, capture_id: str) -> bytes:
         return (self.capture_dir(capture_id) / "manifest.json").read_bytes()
 
-    def iter_manifests(self) -> Iterator[Manifest]:
-        """Every readable capture; unreadable ones are skipped (verify reports them)."""
-        for capture_id in self.ids():
-            try:
-                yield self.load(capture_id)
-            except (UntrustedCaptureError, CaptureNotFound, OSError):
-                continue
 
     def verify(self, capture_id: str) -> list[str]:
         """Every problem with a capture: schema, missing blobs, wrong hashes."""

@@ -129,3 +129,14 @@ def test_always_captures_a_successful_run_at_interpreter_exit(tmp_path, write_sc
     assert "replay:" not in result.stderr
     m = _only_capture(store_dir)
     assert m.status == "passed" and [i.path for i in m.inputs] == [str(data)]
+
+
+def test_every_setting_reaches_the_child_processes():
+    """The start-up hook in a child reads the settings the parent was given."""
+    from replay.capture.options import CaptureOptions
+
+    given = CaptureOptions(store="/s", always=True, inputs=["a", "b/"], name="score",
+                           max_input_bytes=123, max_file_bytes=45, timeout=7.5,
+                           wait_for_debugger=30.0, debug_port=5999)
+    child = CaptureOptions.from_env(given.to_env())
+    assert vars(child) == vars(given)

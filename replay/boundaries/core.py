@@ -150,6 +150,17 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def refuse_pickles(calls: Sequence[RecordedCall], trust: bool) -> None:
+    """Without `trust`, refuse a recording that holds pickled results, naming the calls:
+    loading a pickle can run code. (The replay engine asks before it builds anything.)"""
+    refused = sorted({f"{c['name']}({_short(c['args'], 80)})" for c in calls if c["result"]["kind"] == "pickle"})
+    if refused and not trust:
+        raise ReplaySetupError(
+            f"the capture holds {len(refused)} pickled result(s), which can run code when loaded: "
+            f"{'; '.join(refused)}; pass --trust if you trust where this capture came from"
+        )
+
+
 class Player:
     """Replay mode: calls are served from the recording; the served ones are logged.
 
@@ -165,12 +176,7 @@ class Player:
         workdir: Path,
         path_map: Mapping[str, str] | None = None,
     ) -> None:
-        refused = sorted({f"{c['name']}({_short(c['args'], 80)})" for c in calls if c["result"]["kind"] == "pickle"})
-        if refused and not trust:
-            raise ReplaySetupError(
-                f"the capture holds {len(refused)} pickled result(s), which can run code when loaded: "
-                f"{'; '.join(refused)}; pass --trust to load them"
-            )
+        refuse_pickles(calls, trust)
         self.store = store
         self.trust = trust
         self.workdir = Path(workdir)
@@ -351,11 +357,9 @@ def wrap(
 
     @functools.wraps(func)
     def boundary_call(*args: Any, **kwargs: Any) -> Any:
-        if _controller is None:
+        if _controller is None:  # the common case, off: no closures made
             return func(*args, **kwargs)
-        return _controller.through(
-            name, lambda: func(*args, **kwargs), lambda: key_of(args, kwargs), record_as, None
-        )
+        return call(name, lambda: func(*args, **kwargs), lambda: key_of(args, kwargs), record_as=record_as)
 
     boundary_call.__replay_boundary__ = name  # type: ignore[attr-defined]
     return boundary_call  # type: ignore[return-value]

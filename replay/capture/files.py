@@ -9,6 +9,7 @@ path and size only (reference-only) and must be supplied at replay.
 from __future__ import annotations
 
 import os
+import stat
 
 from replay.capture.failure import is_library_file
 
@@ -28,6 +29,8 @@ SOURCE_SUFFIXES = frozenset(
     {".py", ".pyi", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".json", ".txt", ".sh", ".md",
      ".sql", ".j2", ".jinja"}
 )
+MAX_INPUT_FILES = 100_000
+"""Files listed per input folder; a folder with more is cut there."""
 SYSTEM_PREFIXES = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/", "/lib", "/bin/", "/sbin/",
                    "/var/lib/", "/run/")
 
@@ -109,16 +112,14 @@ def _file_ref(root: str, path: str, size: int, digest: str | None) -> dict[str, 
     return {"path": rel, "size": size, "sha256": digest, "copied": digest is not None}
 
 
-def capture_input(
-    path: str, how: str, copier: Copier, budget: Budget, max_files: int = 100_000
-) -> dict[str, Any] | None:
+def capture_input(path: str, how: str, copier: Copier, budget: Budget) -> dict[str, Any] | None:
     """One input record; None for paths that are gone or not regular files/folders."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    if os.path.isdir(path):
-        files = list(walk_files(path, max_files))
+    if stat.S_ISDIR(st.st_mode):
+        files = list(walk_files(path, MAX_INPUT_FILES))
         total = sum(st.st_size for _, st in files)
         copy = [(p, s) for p, s in files if budget.take(s.st_size)]
         chosen = {p for p, _ in copy}
@@ -128,7 +129,7 @@ def capture_input(
         ]
         return {"path": path, "kind": "dir", "how": how, "size": total,
                 "copied": len(chosen) == len(files), "files": refs}
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(st.st_mode):
         return None
     if budget.take(st.st_size):
         digest, size = copier.one(path, st)

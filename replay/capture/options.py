@@ -73,6 +73,7 @@ class CaptureOptions:
             env["REPLAY_NAME"] = self.name
         env["REPLAY_MAX_INPUT_BYTES"] = str(self.max_input_bytes)
         env["REPLAY_MAX_FILE_BYTES"] = str(self.max_file_bytes)
+        env["REPLAY_TIMEOUT"] = str(self.timeout)
         if self.wait_for_debugger:
             env["REPLAY_WAIT_FOR_DEBUGGER"] = str(self.wait_for_debugger)
             env["REPLAY_DEBUG_PORT"] = str(self.debug_port)
@@ -94,6 +95,7 @@ class CaptureOptions:
             if env.get(key, "").isdigit():
                 setattr(opts, attr, int(env[key]))
         try:
+            opts.timeout = float(env.get("REPLAY_TIMEOUT", "") or cls.timeout)
             opts.wait_for_debugger = float(env.get("REPLAY_WAIT_FOR_DEBUGGER", "0") or 0)
             opts.debug_port = int(env.get("REPLAY_DEBUG_PORT", "5678") or 5678)
         except ValueError:

@@ -23,7 +23,6 @@ TAIL_CHARS = 64 * 1024
 MAX_RECORDS = 500
 MAX_PATHS = 50_000
 
-_READ_MODES = frozenset("r")
 
 
 class FileWatch:

@@ -71,7 +71,6 @@ def snapshot(
     ]
     tee_out, tee_err = agent.stdout, agent.stderr
     return {
-        "redactor": redactor,
         "step": {
             "name": step.name,
             "argv": argv,
@@ -134,7 +133,7 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
     store, remote = open_store(options.store)
     copier = Copier(store)
     budget = Budget(options.max_input_bytes, options.max_file_bytes)
-    exclude = (str(store.root) + os.sep, options_source_prefix(agent))
+    exclude = (str(store.root) + os.sep, _pycache_prefix(agent))
 
     sources, truncated = capture_sources(
         agent.step.source_root, copier, options.max_source_bytes, options.max_source_files
@@ -232,8 +231,8 @@ def publish(store: LocalStore, copier: Copier, sections: dict[str, Any]) -> str:
     return capture_id
 
 
-def options_source_prefix(agent: Agent) -> str:
-    """Source files are captured as sources, not as opened inputs."""
+def _pycache_prefix(agent: Agent) -> str:
+    """The step's own bytecode cache: what it writes there is not an output."""
     return agent.step.source_root.rstrip(os.sep) + os.sep + "__pycache__"
 
 

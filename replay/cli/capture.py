@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the step's command line")
 
 
+def _dest(option: str) -> str:
+    """The attribute argparse stores `--max-input-bytes` under: `max_input_bytes`."""
+    return option[2:].replace("-", "_")
+
+
 def parse_quickly(argv: list[str]) -> Any | None:
     """Parse the common forms (`--opt value`, `--opt=value`, flags, then the command)
     without loading argparse, which with its regular expressions and translations
@@ -76,16 +81,15 @@ def parse_quickly(argv: list[str]) -> Any | None:
     from types import SimpleNamespace
 
     table = {option: (kind, convert) for option, kind, convert, _, _, _ in OPTIONS}
-    values: dict[str, Any] = {option[2:].replace("-", "_"): default
-                              for option, _, _, default, _, _ in OPTIONS}
-    values["input"] = []
+    values: dict[str, Any] = {_dest(option): [] if kind == "append" else default
+                              for option, kind, _, default, _, _ in OPTIONS}
     i = 0
     while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
         option, has_value, value = argv[i].partition("=")
         if option not in table:
             return None
         kind, convert = table[option]
-        key = option[2:].replace("-", "_")
+        key = _dest(option)
         if kind == "flag":
             if has_value:
                 return None

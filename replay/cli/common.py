@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from replay.store import LocalStore, resolve_store_spec
+from replay.store import LocalStore, is_remote, resolve_store_spec
 
 
 def add_capture_arguments(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
@@ -31,7 +31,7 @@ def open_store(args: argparse.Namespace) -> LocalStore:
     from replay.errors import StoreError
 
     spec = resolve_store_spec(getattr(args, "store", None))
-    if spec.startswith(("sftp://", "ssh://")):
+    if is_remote(spec):
         raise StoreError(f"{spec} is a remote store: run 'replay fetch {spec}' first")
     return LocalStore(spec)
 

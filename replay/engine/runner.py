@@ -54,15 +54,6 @@ def default_workdir(store: LocalStore, capture_id: str) -> Path:
     return store.root / "work" / capture_id
 
 
-def check_trust(manifest: Mapping[str, Any], trust: bool) -> None:
-    pickled = sorted({c["name"] for c in manifest["upstream"] if c["result"]["kind"] == "pickle"})
-    if pickled and not trust:
-        raise ReplaySetupError(
-            f"the capture holds pickled values for {', '.join(pickled)}; loading a pickle can run "
-            "arbitrary code, so they are refused. Pass --trust if you trust where this capture came from."
-        )
-
-
 def prepare(store: LocalStore, manifest: Mapping[str, Any], options: RunOptions) -> Workspace:
     """Materialise the work folder, or say exactly what is missing."""
     if manifest["step"]["mode"] == "command":
@@ -70,7 +61,9 @@ def prepare(store: LocalStore, manifest: Mapping[str, Any], options: RunOptions)
             f"capture {manifest['id']} ran a non-Python command ({manifest['step']['target']}); "
             "only Python steps can be replayed (its Python children have captures of their own)"
         )
-    check_trust(manifest, options.trust)
+    from replay.boundaries.core import refuse_pickles
+
+    refuse_pickles(manifest["upstream"], options.trust)
     root = options.workdir or default_workdir(store, manifest["id"])
     ws = materialise(store, manifest, root, options.source, options.input_map)
     if ws.missing_inputs:
