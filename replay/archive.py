@@ -22,8 +22,8 @@ MAX_TOTAL = 64 << 30
 
 def export_capture(store: LocalStore, capture_id: str, dest: Path) -> int:
     """Write the archive; return its size in bytes. Written beside `dest` and renamed."""
-    manifest = store.load(capture_id)
     payload = store.manifest_bytes(capture_id)
+    manifest = store.parse_published(capture_id, payload)  # what is exported is what was checked
     tmp = dest.with_name(f".{dest.name}.part")
     with tarfile.open(tmp, "w:gz", compresslevel=3) as tar:
         info = tarfile.TarInfo("manifest.json")
@@ -69,11 +69,12 @@ def import_capture(store: LocalStore, source: Path) -> str:
         if payload is None:
             raise UntrustedCaptureError(f"{source}: no manifest.json in archive")
     manifest = LocalStore.parse_manifest(payload, origin=str(source))
+    capture_id = manifest.id
     missing = [d for d, _ in manifest.blobs() if not store.has_blob(d)]
     if missing:
         raise UntrustedCaptureError(f"{source}: archive lacks blob {missing[0][:12]} named by its manifest")
-    store.publish_raw(manifest.id, payload)
-    return manifest.id
+    store.publish_raw(capture_id, payload, manifest)
+    return capture_id
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

@@ -302,16 +302,19 @@ class LocalStore:
         self.index().add_rows([document.summary(doc)])
         return final
 
-    def publish_raw(self, capture_id: str, payload: bytes) -> Manifest:
-        """Publish manifest bytes that came from elsewhere, validating them first."""
-        manifest = self.parse_manifest(payload, origin=capture_id)
-        if manifest.id != capture_id:
-            raise UntrustedCaptureError(f"manifest of {capture_id} names itself {manifest.id}")
+    def publish_raw(self, capture_id: str, payload: bytes, manifest: Manifest | None = None) -> Manifest:
+        """Publish manifest bytes that came from elsewhere, validated first unless the
+        caller did (`manifest`, from `parse_published` of these bytes)."""
+        manifest = manifest or self.parse_published(capture_id, payload)
         if not self.capture_dir(capture_id).exists():
-            self.publish(manifest)
-            # Into this user's validation cache (pydantic is loaded now), so the first
-            # replay of a fetched or imported capture need not load it.
-            self.load_document(capture_id)
+            normal = manifest.model_dump(mode="json")
+            self.publish_document(normal)
+            # The bytes published (normal form, not `payload`) go into this user's
+            # validation cache: the first replay of a fetched or imported capture does
+            # not validate them again.
+            from replay import validated
+
+            validated.load(self.manifest_bytes(capture_id), lambda _: normal)
         return manifest
 
     def ids(self) -> list[str]:
@@ -344,7 +347,8 @@ class LocalStore:
                 f" ({exc.error_count()} problem(s))"
             ) from None
 
-    def _manifest_payload(self, capture_id: str) -> bytes:
+    def manifest_bytes(self, capture_id: str) -> bytes:
+        """One capture's manifest as stored: a regular file, else it is refused."""
         path = self.capture_dir(capture_id) / "manifest.json"
         try:
             st = path.lstat()
@@ -355,15 +359,20 @@ class LocalStore:
         return path.read_bytes()
 
     @staticmethod
-    def _check_owner(capture_id: str, named: object) -> None:
+    def _check_owner(capture_id: str, named: object, origin: str | None = None) -> None:
         if named != capture_id:
-            raise UntrustedCaptureError(f"capture folder {capture_id} holds manifest {named}")
+            raise UntrustedCaptureError(f"{origin or 'capture folder'}: capture {capture_id} holds manifest {named}")
+
+    @classmethod
+    def parse_published(cls, capture_id: str, payload: bytes, origin: str | None = None) -> Manifest:
+        """Validate the bytes published (or to be published) as `capture_id`."""
+        manifest = cls.parse_manifest(payload, origin=origin or capture_id)
+        cls._check_owner(capture_id, manifest.id, origin)
+        return manifest
 
     def load(self, capture_id: str) -> Manifest:
         """Read and validate one capture's manifest."""
-        manifest = self.parse_manifest(self._manifest_payload(capture_id), origin=capture_id)
-        self._check_owner(capture_id, manifest.id)
-        return manifest
+        return self.parse_published(capture_id, self.manifest_bytes(capture_id))
 
     def load_document(self, capture_id: str) -> dict[str, Any]:
         """One capture's manifest as validated plain JSON data in normal form (every field
@@ -379,12 +388,9 @@ class LocalStore:
                 return self.parse_manifest(payload, origin=capture_id).model_dump(mode="json")
             return doc
 
-        doc = validated.load(self._manifest_payload(capture_id), check)
+        doc = validated.load(self.manifest_bytes(capture_id), check)
         self._check_owner(capture_id, doc["id"])
         return doc
-
-    def manifest_bytes(self, capture_id: str) -> bytes:
-        return (self.capture_dir(capture_id) / "manifest.json").read_bytes()
 
 
     def verify(self, capture_id: str) -> list[str]:

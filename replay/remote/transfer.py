@@ -368,12 +368,13 @@ def fetch(
         local = set(store.ids())
         report.present = [i for i in wanted if i in local]
         payloads = src.manifests(i for i in wanted if i not in local)
-        manifests = {i: _parse(i, payload, src.location) for i, payload in payloads.items()}
+        manifests = {i: LocalStore.parse_published(i, payload, f"{src.location}: capture {i}")
+                     for i, payload in payloads.items()}
         problems = _pull(src, store, manifests.values(), meter)
     held_back = []
     for capture_id, manifest in manifests.items():
         if not any(d in problems for d, _ in manifest.blobs()):
-            store.publish_raw(capture_id, payloads[capture_id])
+            store.publish_raw(capture_id, payloads[capture_id], manifest)
             report.transferred.append(capture_id)
         else:
             held_back.append(capture_id)
@@ -381,15 +382,6 @@ def fetch(
     if problems:
         raise _fail(problems, held_back)
     return report
-
-
-def _parse(capture_id: str, payload: bytes, where: str) -> Manifest:
-    manifest = LocalStore.parse_manifest(payload, origin=f"{where}: capture {capture_id}")
-    if manifest.id != capture_id:
-        raise UntrustedCaptureError(
-            f"{where}: the manifest of {capture_id} names itself {manifest.id}"
-        )
-    return manifest
 
 
 def _pull(
@@ -441,8 +433,8 @@ def push(
 
     began = time.monotonic()
     capture_id = store.resolve(capture_id)
-    manifest = store.load(capture_id)
     payload = store.manifest_bytes(capture_id)
+    manifest = store.parse_published(capture_id, payload)  # what is pushed is what was checked
     sizes = {d: s if s >= 0 else _local_size(store, d) for d, s in manifest.blobs()}
     meter = _Meter(TransferStats(), progress)
     with SFTPStore.connect(url, options) as remote:
