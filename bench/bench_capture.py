@@ -48,7 +48,12 @@ def env_without_replay() -> dict[str, str]:
             if not k.startswith("REPLAY_") and k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def overhead(work: Path, rounds: int) -> None:
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def overhead(work: Path, rounds: int) -> bool:
+    """Both success-path targets; True when both are met."""
     files = work / "many"
     files.mkdir()
     for i in range(1000):
@@ -68,6 +73,7 @@ def overhead(work: Path, rounds: int) -> None:
     trivial = work / "trivial.py"
     trivial.write_text("print('ok')\n")
     env = {**env_without_replay(), "REPLAY_STORE": str(work / "store")}
+    met = True
     for name, script, target in (("1 s CPU step, 1,000 files", cpu, "+5%"),
                                  ("trivial step", trivial, "+40 ms")):
         plain, wrapped = [], []
@@ -75,8 +81,11 @@ def overhead(work: Path, rounds: int) -> None:
             plain.append(timed([PY, str(script)], env))
             wrapped.append(timed([*REPLAY, "capture", "--", "python", str(script)], env))
         p, w = statistics.median(plain), statistics.median(wrapped)
+        ok = w / p - 1 <= 0.05 if target == "+5%" else w - p <= 0.040
+        met = met and ok
         print(f"overhead  {name:28} python {p * 1000:7.1f} ms   replay capture {w * 1000:7.1f} ms"
-              f"   +{(w - p) * 1000:6.1f} ms ({(w / p - 1) * 100:+.1f}%)   target {target}")
+              f"   +{(w - p) * 1000:6.1f} ms ({(w / p - 1) * 100:+.1f}%)   target {target} {verdict(ok)}")
+    return met
 
 
 def failing_step(work: Path) -> Path:
@@ -87,7 +96,8 @@ def failing_step(work: Path) -> Path:
 
 
 def capture_vs_cp(work: Path, name: str, source: Path, total_bytes: int, rounds: int,
-                  target: str) -> None:
+                  target: float) -> bool:
+    """The throughput target (ratio to cp -r) and the 10x second capture; True when both are met."""
     step = failing_step(work)
     env = env_without_replay()
     ratios, ours, theirs = [], [], []
@@ -112,27 +122,30 @@ def capture_vs_cp(work: Path, name: str, source: Path, total_bytes: int, rounds:
         if r < rounds - 1:
             shutil.rmtree(store)
     mb = total_bytes / 1e6
+    ratio = statistics.median(ratios)
     print(f"inputs    {name:28} cp -r {mb / statistics.median(theirs):7.0f} MB/s   "
-          f"capture {mb / statistics.median(ours):7.0f} MB/s   ratio {statistics.median(ratios):.2f}x"
-          f" (rounds {min(ratios):.2f}-{max(ratios):.2f}x)   target {target}")
+          f"capture {mb / statistics.median(ours):7.0f} MB/s   ratio {ratio:.2f}x"
+          f" (rounds {min(ratios):.2f}-{max(ratios):.2f}x)   target {target}x {verdict(ratio >= target)}")
     again = [timed([*REPLAY, "capture", "--store", str(work / f"store-{rounds - 1}"),
                     "--max-input-bytes", "64GB", "--max-file-bytes", "64GB", "--",
                     "python", str(step), str(source)], env) for _ in range(3)]
     first = statistics.median(ours)
+    faster = first / statistics.median(again)
     print(f"recapture {name:28} first {first * 1000:7.0f} ms   unchanged again "
-          f"{statistics.median(again) * 1000:7.0f} ms   {first / statistics.median(again):.1f}x faster"
-          f"   target 10x")
+          f"{statistics.median(again) * 1000:7.0f} ms   {faster:.1f}x faster"
+          f"   target 10x {verdict(faster >= 10)}")
     shutil.rmtree(work / f"store-{rounds - 1}")
+    return ratio >= target and faster >= 10
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs and fewer rounds")
     args = parser.parse_args()
     rounds = 3 if args.quick else 5
     with tempfile.TemporaryDirectory(prefix="bench-capture-", dir=os.environ.get("BENCH_DIR")) as tmp:
         work = Path(tmp)
-        overhead(work, rounds)
+        met = overhead(work, rounds)
         big = work / "big"
         big.mkdir()
         size = (128 if args.quick else 1024) << 20
@@ -140,7 +153,7 @@ def main() -> None:
             block = os.urandom(1 << 20)
             for _ in range(size >> 20):
                 f.write(block)
-        capture_vs_cp(work, f"one {size >> 20} MiB file", big, size, rounds, "0.4x")
+        met &= capture_vs_cp(work, f"one {size >> 20} MiB file", big, size, rounds, 0.4)
         shutil.rmtree(big)
         small = work / "small"
         small.mkdir()
@@ -148,8 +161,12 @@ def main() -> None:
         payload = os.urandom(100 << 10)
         for i in range(count):
             (small / f"part-{i:05d}.bin").write_bytes(payload[i % 100 :] + payload[: i % 100])
-        capture_vs_cp(work, f"{count:,} files of 100 KiB", small, count * (100 << 10), rounds, "1x")
+        met &= capture_vs_cp(work, f"{count:,} files of 100 KiB", small, count * (100 << 10), rounds, 1.0)
+    if args.quick:
+        print("(--quick: small inputs, where fixed costs dominate; the targets are for the full sizes)")
+        return 0
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

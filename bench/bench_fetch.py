@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    return 0
+    return 0 if all(r["met"] for r in rows) else 1
 
 
 def row(case: str, ours: float, base: float, ratio: float, op: str, limit: float) -> dict[str, Any]:

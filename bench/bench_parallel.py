@@ -303,7 +303,9 @@ def main() -> int:
                   f"{b['pandas_peak_over_interpreter_mib']:.1f} MiB [< {b['memory_budget_mib']:.0f} MiB] "
                   f"{'OK' if mem_ok else 'OVER BUDGET'}")
     print(json.dumps(results, indent=2))
-    return 0
+    missed = ("overhead" in results and results["overhead"]["ratio"] < 0.8) or (
+        "csv" in results and (results["csv"]["ratio"] < 0.7 or not mem_ok))
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

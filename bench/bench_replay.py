@@ -2,7 +2,7 @@
 
 1. `replay run ID` (no debugger) against `python step.py` run by hand on the
    materialised work folder (target: at most 1.2x plus 300 ms), twice: the first run of
-   a capture this user never validated (pydantic checks the manifest), and repeated
+   a capture this user never validated (replay.schema checks the manifest), and repeated
    runs (the user's validation cache vouches for the same bytes).
 2. `replay run ID --attach` on a step that computes for 1 s before failing: from the
    command's start to the DAP client's `stopped` event (target: at most 2.5 s), against
@@ -75,7 +75,11 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def run_overhead(work: Path, rounds: int) -> None:
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def run_overhead(work: Path, rounds: int) -> bool:
     capture_id, env = make_capture(work / "plain", 0.0)
     root = work / "plain"
     wd = root / "wd"
@@ -90,11 +94,15 @@ def run_overhead(work: Path, rounds: int) -> None:
         # first replay of a capture made on this machine.
         first.append(timed(replay, {**env, "XDG_CACHE_HOME": str(root / f"fresh-cache-{r}")}, root))
     t = statistics.median(theirs)
+    met = True
     for label, times in (("first run", first), ("repeated", ours)):
         o = statistics.median(times)
+        ok = o <= 1.2 * t + 0.3
+        met = met and ok
         print(f"replay run, {label:9} python step.py {t * 1000:4.0f} ms   replay run {o * 1000:4.0f} ms "
               f"(min {min(times) * 1000:.0f})   = {o / t:.2f}x or +{(o - t) * 1000:.0f} ms   "
-              f"target <= 1.2x + 300 ms (here {1.2 * t * 1000 + 300:.0f} ms)")
+              f"target <= 1.2x + 300 ms (here {1.2 * t * 1000 + 300:.0f} ms) {verdict(ok)}")
+    return met
 
 
 def _attach_time(cmd: list[str], env: dict[str, str], cwd: Path, ready: Path | None,
@@ -135,7 +143,7 @@ def _attach_time(cmd: list[str], env: dict[str, str], cwd: Path, ready: Path | N
     return elapsed
 
 
-def attach_latency(work: Path, rounds: int) -> None:
+def attach_latency(work: Path, rounds: int) -> bool:
     root = work / "attach"
     capture_id, env = make_capture(root, 1.0)
     ours, theirs, trips = [], [], []
@@ -150,22 +158,25 @@ def attach_latency(work: Path, rounds: int) -> None:
                                    {**env, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}, root, None, port, None))
     o, t = statistics.median(ours), statistics.median(theirs)
     print(f"attach->stopped debugpy from start {t:5.2f} s   replay run --attach {o:5.2f} s   "
-          f"= {t / o:.2f}x faster   target <= 2.5 s")
+          f"= {t / o:.2f}x faster   target <= 2.5 s {verdict(o <= 2.5)}")
     trips.sort()
-    print(f"DAP round trip  median {statistics.median(trips) * 1000:.2f} ms   "
+    trip = statistics.median(trips)
+    print(f"DAP round trip  median {trip * 1000:.2f} ms   "
           f"p90 {trips[int(len(trips) * 0.9)] * 1000:.2f} ms over {len(trips)} requests   "
-          f"(debugpy's own socket without TCP_NODELAY: ~44 ms)   target median <= 5 ms")
+          f"(debugpy's own socket without TCP_NODELAY: ~44 ms)   target median <= 5 ms {verdict(trip <= 0.005)}")
+    return o <= 2.5 and trip <= 0.005
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     rounds = 3 if args.quick else 7
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        run_overhead(Path(tmp), rounds)
-        attach_latency(Path(tmp), max(3, rounds // 2))
+        met = run_overhead(Path(tmp), rounds)
+        met &= attach_latency(Path(tmp), max(3, rounds // 2))
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
