@@ -136,8 +136,9 @@ def test_near_miss_run_raising_fast_over_the_threshold(batch_job):
 
 
 def test_minibatch_shaped_capture_reports_the_measured_duration(batch_job, tmp_path):
-    """Until the runner publishes mini-batch captures, build that view from a real job: the
-    step capture plus the runner's own record of the failed mini-batch (tries, config)."""
+    """The mini-batch view built by hand from a real job (the step capture plus the runner's
+    own record of the failed mini-batch: tries, config), as a capture made elsewhere would
+    hold it; the runner's own mini-batch captures are tested below."""
     m = batch_job(INIT + "import time\n\ndef run(mini_batch):\n    time.sleep(30)\n    return mini_batch\n",
                   "--error-threshold", "0", "--run-invocation-timeout", "1", "--mini-batch-size", "3")
     (record_path,) = (tmp_path / "out").glob("logs/sys/failed_mini-batches/*/record.json")

@@ -80,6 +80,7 @@ def test_a_bad_option_value_is_one_line_and_exit_two(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("replay: mini_batch_size '10MB' is not valid for a file dataset")
+    assert err.count("\n") == 1
     assert not (tmp_path / "out").exists()  # refused before anything ran
 
 

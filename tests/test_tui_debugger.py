@@ -118,6 +118,8 @@ async def test_choosing_a_caller_frame_moves_source_and_variables(app: ReplayApp
         await pilot.press("down")
         await wait_until(pilot, lambda: source(app).current_line == 15)
         await wait_until(pilot, lambda: {"frameId": 2} in [r.get("arguments") for r in debuggee.requests])
+        await wait_until(pilot, lambda: any(label.startswith("rows = ") for label in tree_labels(app))
+                         and not any(label.startswith("i = ") for label in tree_labels(app)))
 
 
 async def test_the_console_evaluates_in_the_selected_frame_and_keeps_history(app: ReplayApp) -> None:

@@ -187,6 +187,8 @@ class ScriptedDebuggee(threading.Thread):
                  "variablesReference": self.BIG_LIST},
                 {"name": "total", "value": "18.333333333333336", "type": "float", "variablesReference": 0},
             ]
+        if reference == 20:  # locals of frame 2, the caller
+            return [{"name": "rows", "value": "[3, 2, 1, 0, 5]", "type": "list", "variablesReference": 12}]
         if reference == 12:
             return [{"name": str(i), "value": str(v), "type": "int", "variablesReference": 0}
                     for i, v in enumerate([3, 2, 1, 0, 5])]
