@@ -11,6 +11,8 @@ Standard library only.
 
 from __future__ import annotations
 
+import os
+
 SCHEMA_VERSION = 1
 """The manifest format this replay writes and reads."""
 
@@ -70,6 +72,14 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "schema_version": check_schema_version,
 }
 """Each check returns its (already type-checked) value unchanged or raises ValueError."""
+
+
+def relative_to_root(path: str, root: str | None) -> str:
+    """`path` relative to `root` when under it, else its file name: how a failure's file is
+    named in a verdict, so that captured and replayed sites compare across machines."""
+    if root and (path == root or path.startswith(root.rstrip("/") + "/")):
+        return os.path.relpath(path, root)
+    return os.path.basename(path)
 
 
 def item_at(items: Sequence[T], index: int | None) -> T | None:

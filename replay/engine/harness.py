@@ -21,6 +21,7 @@ from typing import Any
 from replay.capture.discover import real_failure
 from replay.capture.failure import trim_traceback, type_name
 from replay.capture.watch import LogTail
+from replay.document import relative_to_root
 from replay.engine.upstream import install_upstream
 from replay.launch import Ended, Plan, exit_like, report, run_in_process
 from replay.postmortem import listen, present, say, site_of, wait_for_client
@@ -31,12 +32,9 @@ def signature_of(exc: BaseException, source_root: str) -> dict[str, Any]:
     if judged:  # a batch runner's rule failed the step (a short result, a timeout): no line of its own
         return {"type": judged, "file": "", "function": "", "line": 0, "message": str(exc)[:10_000]}
     site = site_of(exc.__traceback__)
-    file = site.tb_frame.f_code.co_filename if site else ""
-    root = source_root.rstrip("/") + "/"
-    rel = os.path.relpath(file, source_root) if file.startswith(root) else os.path.basename(file)
     return {
         "type": type_name(exc),
-        "file": rel,
+        "file": relative_to_root(site.tb_frame.f_code.co_filename, source_root) if site else "",
         "function": site.tb_frame.f_code.co_name if site else "",
         "line": site.tb_lineno if site else 0,
         "message": str(exc)[:10_000],

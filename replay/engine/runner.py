@@ -97,7 +97,7 @@ def harness_spec(manifest: Mapping[str, Any], ws: Workspace, options: RunOptions
         "source_root": str(ws.src),
         "workdir": str(ws.root),
         "trust": options.trust,
-        "upstream_calls": len(manifest["upstream"]),
+        "upstream": manifest["upstream"],  # validated already: the harness does not read it again
         "path_map": dict(ws.paths.pairs),
         "attach": attach,
         "result_file": str(result_file),

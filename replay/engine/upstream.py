@@ -25,15 +25,12 @@ def install_upstream(spec: dict[str, Any]) -> Upstream:
 
     work = Path(spec["workdir"])
     path_map: dict[str, str] = spec["path_map"]
-    calls: list[dict[str, Any]] = []
-    if spec["upstream_calls"]:
+    calls: list[dict[str, Any]] = spec["upstream"]  # validated plain data, from the parent
+    store = None
+    if calls:
         from replay.store import LocalStore
 
         store = LocalStore(spec["store"])
-        # Validated plain data, not `store.load`'s models: pydantic costs a replay ~200 ms.
-        calls = store.load_document(spec["capture_id"])["upstream"]
-    else:
-        store = None
     boundaries.start_replaying(
         calls, store, trust=spec["trust"], workdir=work / "upstream", path_map=path_map,  # type: ignore[arg-type]
         config_from=spec["target"] if spec["mode"] == "script" else spec["cwd"],

@@ -8,12 +8,11 @@ supporting evidence: a fix that moves lines must not turn `reproduced` into
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from replay.document import item_at
+from replay.document import item_at, relative_to_root
 
 Kind = Literal["reproduced", "different", "passed"]
 
@@ -48,12 +47,6 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def relative_to_root(path: str, root: str | None) -> str:
-    if root and (path == root or path.startswith(root.rstrip("/") + "/")):
-        return os.path.relpath(path, root)
-    return os.path.basename(path)
 
 
 def captured_signature(manifest: Mapping[str, Any]) -> Signature | None:
