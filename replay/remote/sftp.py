@@ -374,7 +374,12 @@ class SFTPClient:
 
     def run_one(self, job: J) -> J:
         """Run one job and raise its error."""
-        self.run([job])
-        if job.error is not None:
-            raise job.error
-        return job
+        return self.run_all([job])[0]
+
+    def run_all(self, jobs: list[J]) -> list[J]:
+        """Run the jobs (pipelined) and raise the first error among them."""
+        self.run(jobs)
+        for job in jobs:
+            if job.error is not None:
+                raise job.error
+        return jobs

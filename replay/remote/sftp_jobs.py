@@ -418,10 +418,7 @@ def mkdirs(sftp: SFTPClient, paths: Iterable[str], mode: int = 0o755) -> None:
         Request(MKDIR, path_arg(p) + u32(ATTR_PERMISSIONS) + u32(mode), p, (FX_FAILURE,))
         for p in paths
     ]
-    sftp.run(jobs)
-    for job in jobs:
-        if job.error is not None:
-            raise job.error
+    sftp.run_all(jobs)
 
 
 def rename(sftp: SFTPClient, old: str, new: str) -> None:

@@ -112,10 +112,7 @@ class SFTPStore:
             Download(self._path("captures", i, "manifest.json"), sink, max_size=MAX_MANIFEST)
             for i, sink in sinks.items()
         ]
-        self.sftp.run(jobs)
-        for job in jobs:
-            if job.error is not None:
-                raise job.error
+        self.sftp.run_all(jobs)
         return {i: sink.value() for i, sink in sinks.items()}
 
     def pull(self, blobs: Iterable[IncomingBlob]) -> dict[str, ReplayError]:

@@ -21,6 +21,7 @@ from replay.stubs.facts import (
     DATASET_FILES,
     TO_PANDAS,
     DatasetFacts,
+    dataset_facts,
     dataset_id_key,
     dataset_key,
     dataset_name_key,
@@ -43,14 +44,14 @@ class _AbstractDataset(ServiceObject):
 
 class TabularDataset(_AbstractDataset):
     def to_pandas_dataframe(self, on_error: str = "null", out_of_range_datetime: str = "null") -> Any:
-        return call(TO_PANDAS, lambda: current().source().to_pandas(_facts(self)), lambda: dataset_key(self))
+        return call(TO_PANDAS, lambda: current().source().to_pandas(dataset_facts(self)), lambda: dataset_key(self))
 
 
 class FileDataset(_AbstractDataset):
     def _files(self) -> Path:
         """The dataset's files as one local file or folder (rebuilt from the capture at replay)."""
         return Path(
-            call(DATASET_FILES, lambda: current().source().files(_facts(self)), lambda: dataset_key(self))
+            call(DATASET_FILES, lambda: current().source().files(dataset_facts(self)), lambda: dataset_key(self))
         )
 
     def download(
@@ -158,8 +159,3 @@ class Dataset(ServiceObject):
 def dataset_from_facts(facts: DatasetFacts) -> _AbstractDataset:
     kind = TabularDataset if facts.get("kind") == "tabular" else FileDataset
     return kind._make(name=facts.get("name"), version=facts.get("version"), id=facts.get("id"))
-
-
-def _facts(dataset: _AbstractDataset) -> DatasetFacts:
-    kind = "tabular" if isinstance(dataset, TabularDataset) else "file"
-    return {"name": dataset.name, "version": dataset.version, "id": dataset.id, "kind": kind}
