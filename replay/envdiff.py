@@ -225,21 +225,20 @@ def diff(
     return _interpreter_drifts(captured_python, python) + in_trace + rest
 
 
-def relevant_to_traceback(
-    manifest: Capture, drifts: Iterable[Drift], *, owners: Mapping[str, str] | None = None
+def traceback_drifts(
+    manifest: Capture,
+    current: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    python: Mapping[str, str] | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> list[Drift]:
-    """The `drifts` of packages whose code ran in the captured traceback, innermost first
-    (marked `in_traceback`): what the replay engine warns about before running."""
-    return [d for d in _mark_traceback(manifest, drifts, owners) if d.in_traceback]
-
-
-def traceback_drifts(manifest: Capture) -> list[Drift]:
-    """`relevant_to_traceback(manifest, diff(manifest))`, without reading this
-    environment when no package's code is in the traceback (most replays)."""
-    owners = _owners_for(_recorded(manifest)[0])
+    """The drifts of packages whose code ran in the captured traceback, innermost first:
+    what the replay engine warns about before running. This environment is not read when
+    no package's code is in the traceback (most replays). Arguments as for `diff`."""
+    owners = _owners_for(_recorded(manifest)[0]) if owners is None else owners
     if not traceback_distributions(manifest, owners):
         return []
-    return relevant_to_traceback(manifest, diff(manifest, owners=owners), owners=owners)
+    return [d for d in diff(manifest, current, python=python, owners=owners) if d.in_traceback]
 
 
 def _mark_traceback(

@@ -9,7 +9,7 @@ import pytest
 
 from replay import cli, lockfile
 from replay.bundle import Environment, Failure, Frame, Manifest
-from replay.envdiff import Drift, diff, relevant_to_traceback, traceback_distributions
+from replay.envdiff import Drift, diff, traceback_distributions, traceback_drifts
 from replay.store import LocalStore
 from tests.manifests import job_manifest
 
@@ -128,18 +128,13 @@ def test_platform_drift_is_reported() -> None:
     assert drifts == [Drift("platform", "platform", "linux x86_64", "darwin arm64")]
 
 
-def test_relevant_to_traceback_keeps_the_traceback_packages_innermost_first() -> None:
+def test_traceback_drifts_are_the_traceback_packages_innermost_first() -> None:
     manifest = make_manifest(CAPTURED, FRAMES)
-    drifts = [
-        Drift("python", "python", "3.8.10", "3.11.7"),
-        Drift("extra", "pytest", None, "8.4.2"),
-        Drift("source", "mylib", "0.3.0 (editable file:///mnt/src/mylib)", "0.3.0"),
-        Drift("version", "pandas", "1.5.3", "3.1.1"),
-    ]
 
-    relevant = relevant_to_traceback(manifest, drifts, owners=OWNERS)
+    relevant = traceback_drifts(manifest, CURRENT, python=HERE, owners=OWNERS)
 
-    assert [(d.name, d.in_traceback) for d in relevant] == [("pandas", True), ("mylib", True)]
+    assert [(d.name, d.in_traceback) for d in relevant] == [
+        ("pandas", True), ("scikit-learn", True), ("mylib", True)]
     assert relevant[0].describe() == "pandas: 1.5.3 in the capture, 3.1.1 here"
     assert (
         Drift("missing", "six", "1.16.0", None).describe()
