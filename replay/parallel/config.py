@@ -148,14 +148,18 @@ def parse_mini_batch_size(value: str | int | None, kind: InputKind) -> int:
     return size
 
 
+STEP_NAME_RULE = (f"{STEP_NAME_MIN} to {STEP_NAME_MAX} lowercase letters, digits or dashes, "
+                  "starting with a letter and not ending with a dash")
+
+
+def is_valid_step_name(name: str) -> bool:
+    """The platform's rule (`STEP_NAME_RULE`, regex `STEP_NAME_RE`)."""
+    return STEP_NAME_MIN <= len(name) <= STEP_NAME_MAX and bool(STEP_NAME_RE.match(name))
+
+
 def check_step_name(name: str) -> str:
-    """The platform's rule: 3 to 32 characters, `^[a-z]([-a-z0-9]*[a-z0-9])?$`."""
-    if not (STEP_NAME_MIN <= len(name) <= STEP_NAME_MAX) or not STEP_NAME_RE.match(name):
-        raise UsageError(
-            f"step name {name!r} is not allowed: use 3 to 32 lowercase letters, digits "
-            "or dashes, starting with a letter and not ending with a dash "
-            "(regex ^[a-z]([-a-z0-9]*[a-z0-9])?$)"
-        )
+    if not is_valid_step_name(name):
+        raise UsageError(f"step name {name!r} is not allowed: use {STEP_NAME_RULE} (regex {STEP_NAME_RE.pattern})")
     return name
 
 

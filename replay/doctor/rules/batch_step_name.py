@@ -13,11 +13,14 @@ from replay.doctor import batch
 from replay.doctor.context import Context
 from replay.doctor.finding import Finding
 from replay.doctor.registry import rule
-from replay.parallel.config import STEP_NAME_MAX, STEP_NAME_MIN, STEP_NAME_RE, default_step_name
-
-
-def _valid(name: str) -> bool:
-    return STEP_NAME_MIN <= len(name) <= STEP_NAME_MAX and bool(STEP_NAME_RE.match(name))
+from replay.parallel.config import (
+    STEP_NAME_MAX,
+    STEP_NAME_MIN,
+    STEP_NAME_RE,
+    STEP_NAME_RULE,
+    default_step_name,
+    is_valid_step_name,
+)
 
 
 def _refused(ctx: Context) -> tuple[str, str] | None:
@@ -25,7 +28,7 @@ def _refused(ctx: Context) -> tuple[str, str] | None:
     for match in ctx.grep(batch.STEP_NAME_REFUSED):
         return match.group(1), match.string
     name = ctx.manifest.step.name
-    if ctx.manifest.kind == "minibatch" and not _valid(name):
+    if ctx.manifest.kind == "minibatch" and not is_valid_step_name(name):
         return name, f"mini-batch capture of step {name!r}"
     return None
 
@@ -40,9 +43,8 @@ def check(ctx: Context) -> Iterator[Finding]:
     yield Finding(
         code="batch-step-name-invalid",
         severity="error",
-        message=f"step name {name!r} breaks the platform's rule: 3 to 32 lowercase letters, digits "
-        "or dashes, starting with a letter and not ending with a dash",
-        evidence=[line, f"rule: ^[a-z]([-a-z0-9]*[a-z0-9])?$, {STEP_NAME_MIN} to {STEP_NAME_MAX} characters"],
+        message=f"step name {name!r} breaks the platform's rule: {STEP_NAME_RULE}",
+        evidence=[line, f"rule: {STEP_NAME_RE.pattern}, {STEP_NAME_MIN} to {STEP_NAME_MAX} characters"],
         fix=f"rename the step: ParallelRunStep(name={suggestion!r}, ...)",
         confidence="high",
     )
