@@ -20,7 +20,8 @@ data (`LocalStore.load_document`)::
                                         workdir=work / "upstream", path_map=orig_to_local,
                                         config_from=script)
     ...                                                  # the step runs
-    player.served                                        # what was served, in order
+    player.served                                        # what was served, in order (kept for
+                                                         # inspection; verdicts do not report it)
 """
 
 from replay.boundaries.core import (

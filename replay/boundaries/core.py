@@ -181,7 +181,8 @@ class Player:
         self.trust = trust
         self.workdir = Path(workdir)
         self.served: list[dict[str, Any]] = []
-        """One entry per served call: seq, name, args, occurrence, repeated, fallback."""
+        """One entry per served call: seq, name, args, occurrence, repeated, fallback. Kept for
+        inspection from the step's process (tests, a debugger); the verdict does not carry it."""
         self._by_key: dict[tuple[str, str], list[RecordedCall]] = {}
         self._names: dict[str, list[str]] = {}
         self._counts: dict[tuple[str, str], int] = {}

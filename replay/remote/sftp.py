@@ -168,6 +168,15 @@ class Job:
         self.sftp.job_finished()
         self.ended()
 
+    def opened(self, kind: int, reply: Reply, path: str) -> bytes | None:
+        """The handle an OPEN or OPENDIR reply carries; None after a refusal, which is
+        recorded and ends the job."""
+        if kind != HANDLE:
+            self.check(kind, reply, path, ok=())
+            self.finish()
+            return None
+        return bytes(reply.view())
+
     def ended(self) -> None:
         """Hook for jobs holding local resources."""
 

@@ -21,7 +21,6 @@ from replay.remote.sftp import (
     ATTRS,
     DATA,
     FSETSTAT,
-    HANDLE,
     MKDIR,
     NAME,
     OPEN,
@@ -122,11 +121,10 @@ class ListDir(Job):
         self.sftp.submit(OPENDIR, path_arg(self.path), self._opened)
 
     def _opened(self, kind: int, reply: Reply) -> None:
-        if kind != HANDLE:
-            self.check(kind, reply, self.path, ok=())
-            self.finish()
+        handle = self.opened(kind, reply, self.path)
+        if handle is None:
             return
-        self.handle = bytes(reply.view())
+        self.handle = handle
         self.sftp.submit(READDIR, string(self.handle), self._names)
 
     def _names(self, kind: int, reply: Reply) -> None:
@@ -183,11 +181,10 @@ class Download(Job):
             self.fail(RemoteError(f"{self.sftp.where}: {too_big}"))
 
     def _opened(self, kind: int, reply: Reply) -> None:
-        if kind != HANDLE:
-            self.check(kind, reply, self.path, ok=())
-            self.finish()
+        handle = self.opened(kind, reply, self.path)
+        if handle is None:
             return
-        self.handle = bytes(reply.view())
+        self.handle = handle
         if self.error is None:
             self._fill()
         if self.reads == 0:
@@ -283,11 +280,10 @@ class Upload(Job):
         self.sftp.submit(OPEN, path_arg(self.path) + u32(flags) + attrs, self._opened)
 
     def _opened(self, kind: int, reply: Reply) -> None:
-        if kind != HANDLE:
-            self.check(kind, reply, self.path, ok=())
-            self.finish()
+        handle = self.opened(kind, reply, self.path)
+        if handle is None:
             return
-        self.handle = bytes(reply.view())
+        self.handle = handle
         self._fill()
 
     def _fill(self) -> None:
