@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
-
 from replay.dap import attach
 from replay.store import LocalStore
-
-STEP = """
-def divide(rows):
-    for i, row in enumerate(rows):
-        ratio = 10 / row
-    return ratio
-
-divide([5, 2, 0, 1])
-"""
-
-
-def _start(tmp_path, env, seconds: float):
-    script = tmp_path / "step.py"
-    script.write_text(STEP)
-    return subprocess.Popen(
-        [sys.executable, "-m", "replay", "capture", "--wait-for-debugger", str(seconds),
-         "--debug-port", "0", "--", "python", str(script)],
-        env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def _port(proc) -> int:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        found = re.search(r"waiting [\d.]+ s for a debugger on 127\.0\.0\.1:(\d+)", line)
-        if found:
-            return int(found.group(1))
-    raise AssertionError("the process never said where it waits")
+from tests.waiting_step import start_waiting, waiting_port
 
 
 def test_a_client_sees_the_raising_frame_then_the_status_is_kept(tmp_path, clean_env, store_dir):
-    proc = _start(tmp_path, clean_env, 60)
+    proc = start_waiting(tmp_path, clean_env, 60)
     try:
-        port = _port(proc)
+        port = waiting_port(proc)
         assert LocalStore(store_dir).ids(), "the capture is written before waiting"
         with attach("127.0.0.1", port, exception_filters=()) as session:
             stop = session.wait_for_stop(timeout=30)
@@ -59,9 +26,9 @@ def test_a_client_sees_the_raising_frame_then_the_status_is_kept(tmp_path, clean
 
 
 def test_without_a_client_the_timeout_keeps_the_exit_status(tmp_path, clean_env):
-    proc = _start(tmp_path, clean_env, 1)
+    proc = start_waiting(tmp_path, clean_env, 1)
     try:
-        _port(proc)
+        waiting_port(proc)
         rest = proc.stderr.read()
         assert proc.wait(timeout=60) == 1
         assert "no debugger attached in time" in rest

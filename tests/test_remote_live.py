@@ -3,25 +3,13 @@ failed process reached through `replay tunnel`'s port forward."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from replay.dap import attach
 from replay.remote.tunnel import open_tunnel
 from replay.store import LocalStore
 from tests.conftest import run_replay
-
-STEP = """
-def divide(rows):
-    for i, row in enumerate(rows):
-        ratio = 10 / row
-    return ratio
-
-divide([5, 2, 0, 1])
-"""
+from tests.waiting_step import STEP, start_waiting, waiting_port
 
 
 def _job_env(clean_env: dict[str, str], home: Path) -> dict[str, str]:
@@ -64,19 +52,9 @@ def test_tunnel_carries_a_debug_session_to_the_waiting_failed_process(
     sshd, ssh_options, tmp_path, clean_env
 ):
     script = tmp_path / "step.py"
-    script.write_text(STEP)
-    job = subprocess.Popen(
-        [sys.executable, "-m", "replay", "capture", "--wait-for-debugger", "60", "--debug-port", "0",
-         "--", "python", str(script)],
-        env=clean_env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-    )
+    job = start_waiting(tmp_path, clean_env, 60)
     try:
-        deadline = time.monotonic() + 60
-        port = None
-        while port is None and time.monotonic() < deadline:
-            found = re.search(r"debugger on 127\.0\.0\.1:(\d+)", job.stderr.readline())
-            port = int(found.group(1)) if found else None
-        assert port is not None
+        port = waiting_port(job)
         events: list[object] = []
         with open_tunnel(sshd.target, port, options=ssh_options, on_event=events.append) as tunnel:
             with attach("127.0.0.1", tunnel.local_port, exception_filters=()) as session:
