@@ -111,6 +111,19 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def write_sdk_job(root: Path, script: Path) -> Path:
+    """The platform's SDK (a stand-in with its shape) under `root/site`, the model and
+    data it serves under `root`, and the SDK step at `script`; returns the SDK folder."""
+    sdk = root / "site"
+    for rel, text in FAKE_SDK.items():
+        write(sdk / rel, text)
+    write(root / "models" / "threshold.txt", "0.75")
+    write(root / "data" / "raw.csv", "x\n1\n2\n")
+    write(root / "data" / "labels.csv", "y\n0\n")
+    write(script, SDK_STEP)
+    return sdk
+
+
 SCORE_STEP = """
 import json, logging, os
 from azureml.core import Dataset, Model, Run
@@ -292,14 +305,9 @@ def test_calls_recorded_through_the_real_sdk_replay_through_the_fakes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a job where the platform's SDK is installed (a stand-in with its shape)
-    sdk = tmp_path / "site"
-    for rel, text in FAKE_SDK.items():
-        write(sdk / rel, text)
-    write(tmp_path / "models" / "threshold.txt", "0.75")
-    write(tmp_path / "data" / "raw.csv", "x\n1\n2\n")
-    write(tmp_path / "data" / "labels.csv", "y\n0\n")
+    script = tmp_path / "src" / "step.py"
+    sdk = write_sdk_job(tmp_path, script)
     monkeypatch.setenv("SDK_ROOT", str(tmp_path))
-    script = write(tmp_path / "src" / "step.py", SDK_STEP)
     # WHEN the step fails under capture with the SDK importable
     captured, seen_then, output = run_driver(
         tmp_path, "capture", {"mode": "record", "script": str(script)}, pythonpath=[sdk]

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 from replay.store import LocalStore
 from tests.agreement import agree_on_variants
 from tests.conftest import run_replay
-from tests.test_boundaries_replay import FAKE_SDK, SDK_STEP
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
+from tests.test_boundaries_replay import write_sdk_job
 
 
 def _capture_sdk_step(tmp_path: Path, env: dict[str, str], store_dir: Path) -> tuple[str, Path]:
-    sdk = tmp_path / "site"
-    for rel, text in FAKE_SDK.items():
-        _write(sdk / rel, text)
-    _write(tmp_path / "models" / "threshold.txt", "0.75")
-    _write(tmp_path / "data" / "raw.csv", "x\n1\n2\n")
-    _write(tmp_path / "data" / "labels.csv", "y\n0\n")
     script = tmp_path / "job" / "score.py"
-    _write(script, SDK_STEP)
+    sdk = write_sdk_job(tmp_path, script)
     job_env = {**env, "PYTHONPATH": str(sdk), "SDK_ROOT": str(tmp_path)}
     result = run_replay(["capture", "--", "python", str(script)], job_env, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
