@@ -12,14 +12,22 @@ import pytest
 from textual.message import Message
 from textual.widgets import Input, Log, RichLog, TabbedContent
 
-from tests.tui_helpers import FIXED_NOW, SCORE_PATH, ScriptedDebuggee, fixed_insights, fixture_store, wait_until
+from tests.tui_helpers import (
+    FIXED_NOW,
+    SCORE_PATH,
+    ScriptedDebuggee,
+    fixed_insights,
+    fixture_store,
+    source,
+    status,
+    wait_until,
+)
 from tui.app import ReplayApp, make_app
 from tui.screens.browser import BrowserScreen
 from tui.screens.debugger import DebuggerScreen
 from tui.screens.debugger_messages import OutputPending
 from tui.widgets.call_stack import CallStack
 from tui.widgets.source_view import SourceView
-from tui.widgets.status_line import StatusLine
 from tui.widgets.variables_tree import VariablesTree
 
 pytest_plugins = ["tests.tui_debuggee"]
@@ -29,14 +37,6 @@ pytest_plugins = ["tests.tui_debuggee"]
 def app(tmp_path: Path, debuggee: ScriptedDebuggee) -> ReplayApp:
     store = fixture_store(tmp_path / "store")
     return make_app(store, ("127.0.0.1", debuggee.port), clock=lambda: FIXED_NOW, insights=fixed_insights())
-
-
-def status(app: ReplayApp) -> StatusLine:
-    return app.screen.query_one(StatusLine)
-
-
-def source(app: ReplayApp) -> SourceView:
-    return app.screen.query_one(SourceView)
 
 
 def tree_labels(app: ReplayApp) -> list[str]:

@@ -16,14 +16,12 @@ import pytest
 
 from replay.store import LocalStore
 from tests.conftest import run_replay
-from tests.tui_helpers import wait_until
+from tests.tui_helpers import source, status, wait_until
 from tui.app import ReplayApp, make_app
 from tui.insights import Insights
 from tui.screens.debugger import DebuggerScreen
 from tui.screens.detail import DetailScreen
 from tui.widgets.capture_table import CaptureTable
-from tui.widgets.source_view import SourceView
-from tui.widgets.status_line import StatusLine
 from tui.widgets.variables_tree import VariablesTree
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -71,14 +69,6 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, str]
 @pytest.fixture
 def app(captured: tuple[LocalStore, str]) -> ReplayApp:
     return make_app(captured[0], insights=Insights())
-
-
-def status(app: ReplayApp) -> StatusLine:
-    return app.screen.query_one(StatusLine)
-
-
-def source(app: ReplayApp) -> SourceView:
-    return app.screen.query_one(SourceView)
 
 
 def local_labels(app: ReplayApp) -> list[str]:

@@ -23,7 +23,10 @@ from replay.dap.framing import FrameDecoder, Message, encode
 from replay.doctor import Finding
 from replay.envdiff import Drift
 from replay.store import LocalStore
+from tui.app import ReplayApp
 from tui.insights import Insights
+from tui.widgets.source_view import SourceView
+from tui.widgets.status_line import StatusLine
 
 FIXED_NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -307,3 +310,12 @@ class ScriptedDebuggee(threading.Thread):
             self.respond(request, error=f"{command} is not scripted")
         return attach_request
 
+
+def status(app: ReplayApp) -> StatusLine:
+    """The debugger screen's status line."""
+    return app.screen.query_one(StatusLine)
+
+
+def source(app: ReplayApp) -> SourceView:
+    """The debugger screen's source view."""
+    return app.screen.query_one(SourceView)
