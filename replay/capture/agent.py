@@ -67,9 +67,9 @@ def path_arguments(argv: list[str], cwd: str) -> list[PathArg]:
         looks_like_path = (
             "/" in value or extension.isalpha() or _hints_output(option.lstrip("-").lower())
         )
-        if value and not value.startswith("-") and (looks_like_path or os.path.exists(value)):
-            full = os.path.normpath(os.path.join(cwd, value))
-            exists = os.path.exists(full)
+        full = os.path.normpath(os.path.join(cwd, value)) if value else ""
+        exists = bool(value) and not value.startswith("-") and os.path.exists(full)
+        if value and not value.startswith("-") and (looks_like_path or exists):
             if exists or os.path.isdir(os.path.dirname(full) or "/"):
                 found.append(PathArg(full, option.lstrip("-").lower(), exists))
         option = ""

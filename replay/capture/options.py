@@ -38,6 +38,9 @@ class CaptureOptions:
     max_source_files = 5000
     timeout = 300.0
     """Seconds the capture may take before the agent gives up (the step's outcome stands)."""
+    wait_for_debugger = 0.0
+    """Seconds a failed process listens for a debugger after capturing (0: not at all)."""
+    debug_port = 5678
 
     def __init__(
         self,
@@ -48,8 +51,8 @@ class CaptureOptions:
         max_input_bytes: int = max_input_bytes,
         max_file_bytes: int = max_file_bytes,
         timeout: float = timeout,
-        wait_for_debugger: float = 0.0,
-        debug_port: int = 5678,
+        wait_for_debugger: float = wait_for_debugger,
+        debug_port: int = debug_port,
     ) -> None:
         self.store = store
         self.always = always
@@ -97,7 +100,7 @@ class CaptureOptions:
         try:
             opts.timeout = float(env.get("REPLAY_TIMEOUT", "") or cls.timeout)
             opts.wait_for_debugger = float(env.get("REPLAY_WAIT_FOR_DEBUGGER", "0") or 0)
-            opts.debug_port = int(env.get("REPLAY_DEBUG_PORT", "5678") or 5678)
+            opts.debug_port = int(env.get("REPLAY_DEBUG_PORT", "") or cls.debug_port)
         except ValueError:
             pass
         return opts

@@ -36,9 +36,10 @@ OPTIONS: tuple[tuple[str, str, Callable[[str], Any] | None, Any, str | None, str
      "a single input larger than this is kept by reference (default 1GB)"),
     ("--timeout", "value", float, CaptureOptions.timeout, "SECS",
      "give up capturing after this long; the step's outcome stands (default 300)"),
-    ("--wait-for-debugger", "value", float, 0.0, "SECS",
+    ("--wait-for-debugger", "value", float, CaptureOptions.wait_for_debugger, "SECS",
      "after a failure, listen for a debugger on loopback this long (post-mortem)"),
-    ("--debug-port", "value", int, 5678, "N", "port for --wait-for-debugger (default 5678)"),
+    ("--debug-port", "value", int, CaptureOptions.debug_port, "N",
+     f"port for --wait-for-debugger (default {CaptureOptions.debug_port})"),
 )
 
 
