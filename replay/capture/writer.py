@@ -138,12 +138,14 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
     sources, truncated = capture_sources(
         agent.step.source_root, copier, options.max_source_bytes, options.max_source_files
     )
-    source_files = {os.path.realpath(os.path.join(agent.step.source_root, s["path"])) for s in sources}
+    # Sources were walked without following links under a resolved root: joining is exact.
+    source_files = {os.path.join(agent.step.source_root, s["path"]) for s in sources}
     inputs: list[dict[str, Any]] = []
     seen: set[str] = set()
 
-    def add(path: str, how: str) -> None:
-        full = os.path.realpath(os.path.join(agent.step.cwd, path))
+    def add(path: str, how: str, full: str | None = None) -> None:
+        """Capture `path` (as the step named it) once; `full`: its real path, if known."""
+        full = full or os.path.realpath(os.path.join(agent.step.cwd, path))
         if full in seen:
             return
         seen.add(full)
@@ -163,7 +165,7 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
         if full in source_files or _under_any(full, seen):
             continue
         if is_candidate_input(full, exclude):
-            add(full, "opened")
+            add(full, "opened", full)
 
     environment = environment_section(store, snap["environment"])
     upstream = snap["recorder"].to_calls(store, budget) if snap["recorder"] is not None else []
