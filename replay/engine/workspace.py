@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from replay.errors import ReplaySetupError, UntrustedCaptureError
+from replay.pathmap import longest_first, map_prefix
 from replay.store import LocalStore
 
 
@@ -37,19 +38,10 @@ class PathMap:
     pairs: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, original: str, local: str | Path) -> None:
-        self.pairs.append((os.path.normpath(original), os.fspath(local)))
-        self.pairs.sort(key=lambda p: -len(p[0]))
+        self.pairs = longest_first([*self.pairs, (original, os.fspath(local))])
 
     def map_path(self, path: str) -> str | None:
-        norm = os.path.normpath(path) if path.startswith("/") else None
-        if norm is None:
-            return None
-        for original, local in self.pairs:
-            if norm == original:
-                return local
-            if norm.startswith(original.rstrip("/") + "/"):
-                return local + norm[len(original.rstrip("/")) :]
-        return None
+        return map_prefix(path, self.pairs)
 
     def map_text(self, text: str) -> str:
         """Map a value that is a path, an `--opt=path`, or a `:`-separated path list."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from replay.errors import ReplayError, ReplaySetupError
+from replay.pathmap import longest_first, map_prefix
 
 if TYPE_CHECKING:
     import logging
@@ -106,7 +107,7 @@ class Platform:
         self.output_dir = output_dir
         self.working_dir = working_dir
         self.local = local
-        self.path_map = dict(path_map)
+        self.path_map = longest_first(path_map.items())
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log = PlatformLog(log_dir / PLATFORM_LOG, sink)
         self.runs: dict[str, Any] = {}
@@ -122,10 +123,7 @@ class Platform:
 
     def local_path(self, original: str) -> str:
         """An original path from the capture, mapped to its local place when known."""
-        for prefix in sorted(self.path_map, key=len, reverse=True):
-            if original == prefix or original.startswith(prefix.rstrip("/") + "/"):
-                return self.path_map[prefix] + original[len(prefix) :]
-        return original
+        return map_prefix(original, self.path_map) or original
 
     def entry_script_logger(self) -> logging.Logger:
         """The batch entry script's logger, writing to the log folder (once per install).
