@@ -287,7 +287,7 @@ class LocalStore:
         needed = {digest for digest, _ in document.blobs(doc)}
         for digest in sorted(needed - self.present(needed))[:1]:
             raise StoreError(f"cannot publish {capture_id}: blob {digest[:12]} missing")
-        payload = json.dumps(doc, separators=(",", ":")).encode()  # compact: the C encoder
+        payload = document.encode(doc)
         final = self.capture_dir(capture_id)
         work = self.tmp_dir / f"cap-{capture_id}-{os.urandom(4).hex()}"
         try:
