@@ -3,8 +3,11 @@
 The capture folders are the source of truth; the index is a cache that `listing`
 repairs whenever it disagrees with them, so deleting `index.sqlite` loses nothing.
 The hash cache lets a second capture of unchanged inputs skip reading them: an entry
-is trusted only while the file's device, inode, size and mtime are unchanged and the
-blob it names is still in the store.
+is trusted only while the file's device, inode, size, mtime and ctime are unchanged
+(a rewrite can restore the mtime, not the ctime) and the blob it names is still in
+the store. The listing cache goes one step further for
+input folders: a folder whose files all stat as before gets its file records back
+whole, encoded already (see `replay.capture.files.Copier.listing`).
 """
 
 from __future__ import annotations
@@ -31,9 +34,13 @@ CREATE TABLE IF NOT EXISTS captures (
     error TEXT, exit_code INTEGER, host TEXT, source_hash TEXT
 );
 CREATE INDEX IF NOT EXISTS captures_created ON captures(created);
-CREATE TABLE IF NOT EXISTS hashcache (
+DROP TABLE IF EXISTS hashcache;
+CREATE TABLE IF NOT EXISTS filehashes (
     path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,
-    sha256 TEXT
+    ctime_ns INTEGER, sha256 TEXT
+);
+CREATE TABLE IF NOT EXISTS listingcache (
+    path TEXT PRIMARY KEY, fingerprint TEXT, files TEXT, blobs TEXT, size INTEGER, largest INTEGER
 );
 """
 
@@ -160,7 +167,7 @@ class Index:
 
     # -- hash cache -------------------------------------------------------------
     def cached_hashes(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
-        """Hashes of the files whose device, inode, size and mtime are as cached."""
+        """Hashes of the files whose device, inode, size, mtime and ctime are as cached."""
         found: dict[str, str] = {}
         stats = dict(items)
         paths = list(stats)
@@ -169,31 +176,47 @@ class Index:
             for start in range(0, len(paths), 500):
                 chunk = paths[start : start + 500]
                 rows = db.execute(
-                    "SELECT path, dev, ino, size, mtime_ns, sha256 FROM hashcache WHERE path IN "
+                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM filehashes WHERE path IN "
                     f"({','.join('?' * len(chunk))})",
                     chunk,
                 )
-                for path, dev, ino, size, mtime_ns, digest in rows:
+                for path, *facts, digest in rows:
                     st = stats[path]
-                    if (dev, ino, size, mtime_ns) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+                    if facts == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
                         found[path] = str(digest)
         except sqlite3.Error:
             return {}
         return found
 
-    def remember_hashes(self, entries: list[tuple[str, os.stat_result, str]]) -> None:
-        if not entries:
+    def cached_listing(self, folder: str, fingerprint: str) -> tuple[str, str, int, int] | None:
+        """The file records and blobs (JSON text both), total size and largest file
+        remembered for `folder` when its files' fingerprint was `fingerprint`."""
+        try:
+            row = self._db().execute(
+                "SELECT files, blobs, size, largest FROM listingcache WHERE path = ? AND fingerprint = ?",
+                (folder, fingerprint),
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        return (str(row[0]), str(row[1]), int(row[2]), int(row[3])) if row else None
+
+    def remember(
+        self,
+        hashes: list[tuple[str, os.stat_result, str]],
+        listings: list[tuple[str, str, str, str, int, int]],
+    ) -> None:
+        """Remember file hashes and folder listings (`cached_listing`'s row after the
+        folder and fingerprint) in one transaction. A failure loses only the speed of the next capture."""
+        if not hashes and not listings:
             return
         try:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
-                "INSERT OR REPLACE INTO hashcache VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, h)
-                    for p, st, h in entries
-                ],
+                "INSERT OR REPLACE INTO filehashes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, h) for p, st, h in hashes],
             )
+            db.executemany("INSERT OR REPLACE INTO listingcache VALUES (?, ?, ?, ?, ?, ?)", listings)
             db.execute("COMMIT")
         except sqlite3.Error:
             self._rollback()

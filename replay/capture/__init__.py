@@ -93,6 +93,8 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
     agent = Agent(options, step)
     agent.start()
     ended = run_in_process(plan)
+    if agent.due(ended.exc, ended.exit_code):
+        agent.scan_inputs()  # before the failure path's imports, which the scans overlap
     trimmed = None
     if ended.tb is not None:
         from replay.capture.failure import trim_traceback

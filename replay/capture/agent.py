@@ -95,6 +95,7 @@ class Agent:
         self.stderr: TailTee | None = None
         self.path_args = path_arguments(step.argv[1:], step.cwd)
         self.recorder: Any = None
+        self.scans: dict[str, Any] | None = None
 
     def start(self) -> None:
         global _active
@@ -147,10 +148,12 @@ class Agent:
         line on stderr.
         """
         self.stop_watching()
-        if exit_code == 0 and not isinstance(exc, BaseException) and not self.options.always:
+        if not self.due(exc, exit_code):
             return None
         result: dict[str, Any] = {}
+        abandoned = False
         try:
+            scans = self.scan_inputs()
             from replay.capture import writer
             from replay.capture.discover import real_failure
 
@@ -172,7 +175,7 @@ class Agent:
 
             def work() -> None:
                 try:
-                    result["id"], result["store"] = writer.persist(self, snapshot)
+                    result["id"], result["store"] = writer.persist(self, snapshot, scans)
                 except BaseException as err:
                     result["error"] = err
 
@@ -180,7 +183,13 @@ class Agent:
             worker.start()
             worker.join(self.options.timeout)
             if worker.is_alive():
+                abandoned = True
                 result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
+        for folder_scan in (self.scans or {}).values():
+            if abandoned:  # the worker may still read its output
+                folder_scan.stop()
+            else:
+                folder_scan.close()
         if "error" in result:
             err = result["error"]
             reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
@@ -194,6 +203,23 @@ class Agent:
         if exc is not None and self.options.wait_for_debugger > 0:
             self._wait_for_debugger(exc, exit_code)
         return str(result["id"]) if "id" in result else None
+
+    def due(self, exc: BaseException | None, exit_code: int) -> bool:
+        """Whether a step that ended so is to be captured."""
+        return exit_code != 0 or isinstance(exc, BaseException) or self.options.always
+
+    def scan_inputs(self) -> dict[str, Any]:
+        """Start stat-ing the input folders from argv and `--input` in child processes
+        (`replay.capture.scan`), once and as early as a capture is known to be due:
+        they run while the failure path loads and snapshots."""
+        if self.scans is None:
+            from replay.capture import scan
+
+            named = [a.path for a in self.path_args
+                     if a.existed and not looks_like_output(a) and a.path != self.step.target]
+            named += [os.path.join(self.step.cwd, p) for p in self.options.inputs]
+            self.scans = scan.start([f for f in map(os.path.realpath, named) if os.path.isdir(f)])
+        return self.scans
 
     def _wait_for_debugger(self, exc: BaseException, exit_code: int) -> None:
         """Keep the failed process alive for a while with a debugger listening on

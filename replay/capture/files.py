@@ -8,10 +8,16 @@ path and size only (reference-only) and must be supplied at replay.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import marshal
 import os
 import stat
+from operator import attrgetter
 
 from replay.capture.failure import is_library_file
+from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, FolderScan
+from replay.document import Encoded
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -20,17 +26,10 @@ if TYPE_CHECKING:
 
     from replay.store import LocalStore
 
-SKIP_DIRS = frozenset(
-    {".git", ".hg", ".svn", "__pycache__", "node_modules", ".replay", ".venv", "venv",
-     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".ipynb_checkpoints", "outputs",
-     "logs", "mlruns", "wandb"}
-)
 SOURCE_SUFFIXES = frozenset(
     {".py", ".pyi", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".json", ".txt", ".sh", ".md",
      ".sql", ".j2", ".jinja"}
 )
-MAX_INPUT_FILES = 100_000
-"""Files listed per input folder; a folder with more is cut there."""
 SYSTEM_PREFIXES = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/", "/lib", "/bin/", "/sbin/",
                    "/var/lib/", "/run/")
 
@@ -49,18 +48,39 @@ class Budget:
         self.left -= size
         return True
 
+    def take_all(self, total: int, largest: int) -> bool:
+        """Take files of `total` bytes, the largest of `largest`, if all of them fit."""
+        if largest > self.per_file or total > self.left:
+            return False
+        self.left -= total
+        return True
+
+
+class Listing:
+    """A folder's file records (encoded), with their total size and largest file."""
+
+    __slots__ = ("files", "size", "largest")
+
+    def __init__(self, files: Encoded, size: int, largest: int) -> None:
+        self.files = files
+        self.size = size
+        self.largest = largest
+
 
 class Copier:
     """Copies files into a store's blobs, reusing hashes of files seen unchanged before.
 
     Files are copied one after another: a big file is already copied by the kernel
     while this thread hashes it, and for small files worker threads measured slower
-    (they contend for the same directory and the GIL).
+    (they contend for the same directory and the GIL). `scans` are the `find`s started
+    for input folders at the failure (`replay.capture.scan`), by folder.
     """
 
-    def __init__(self, store: LocalStore) -> None:
+    def __init__(self, store: LocalStore, scans: dict[str, FolderScan] | None = None) -> None:
         self.store = store
+        self.scans = scans or {}
         self.remembered: list[tuple[str, os.stat_result, str]] = []
+        self.listings: list[tuple[str, str, str, str, int, int]] = []
 
     def _known(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
         cached = self.store.index().cached_hashes(items)
@@ -78,30 +98,69 @@ class Copier:
         self.remembered.extend((p, st, fresh[p][0]) for p, st in todo)
         return [(known[p], st.st_size) if p in known else fresh[p] for p, st in items]
 
+    def kept(self, folder: str, fingerprint: str) -> Listing | None:
+        """The listing remembered for `folder` at `fingerprint`, if its blobs are all
+        still in the store: a second capture of an unchanged folder of 10,000 files
+        then needs no look-up, copy or record per file."""
+        row = self.store.index().cached_listing(folder, fingerprint)
+        if row is None:
+            return None
+        text, blob_text, size, largest = row
+        blobs = json.loads(blob_text)
+        if len(self.store.present(blobs)) != len(blobs):
+            return None
+        return Listing(Encoded(text, blobs), size, largest)
+
+    def listing(self, folder: str, fingerprint: str, files: list[tuple[str, os.stat_result]]) -> Listing:
+        """Copy `files` (all of `folder`'s) and remember their records at `fingerprint`."""
+        hashes = self.many(files)
+        refs = [_file_ref(folder, p, size, digest) for (p, _), (digest, size) in zip(files, hashes)]
+        made = Listing(Encoded(json.dumps(refs, separators=(",", ":")), dict(hashes)),
+                       sum(size for _, size in hashes), max(size for _, size in hashes))
+        self.listings.append((folder, fingerprint, made.files.text, json.dumps(made.files.blobs),
+                              made.size, made.largest))
+        return made
+
     def flush(self) -> None:
-        self.store.index().remember_hashes(self.remembered)
+        self.store.index().remember(self.remembered, self.listings)
         self.remembered.clear()
+        self.listings.clear()
 
 
-def walk_files(root: str, limit: int) -> Iterable[tuple[str, os.stat_result]]:
-    """Regular files under `root` (links not followed), at most `limit` of them."""
-    count = 0
+def _fingerprint(files: list[tuple[str, os.stat_result]]) -> str:
+    """What changes when any of `files` is changed, added, removed or replaced (the
+    ctime, which no `touch` can set back, included)."""
+    facts = [(p, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for p, s in files]
+    return "stat:" + hashlib.sha256(marshal.dumps(facts, 2)).hexdigest()
+
+
+_by_name = attrgetter("name")
+
+
+def walk_files(root: str, limit: int) -> list[tuple[str, os.stat_result]]:
+    """Regular files under `root` (links not followed), at most `limit` of them.
+
+    The one `lstat` per file is most of a second capture of an unchanged folder, so
+    this loop stays plain."""
+    found: list[tuple[str, os.stat_result]] = []
     stack = [root]
     while stack:
         folder = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as listing:
+                entries = list(listing)
         except OSError:
             continue
+        entries.sort(key=_by_name)
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in SKIP_DIRS:
                     stack.append(entry.path)
             elif entry.is_file(follow_symlinks=False):
-                count += 1
-                if count > limit:
-                    return
-                yield entry.path, entry.stat(follow_symlinks=False)
+                if len(found) >= limit:
+                    return found
+                found.append((entry.path, entry.stat(follow_symlinks=False)))
+    return found
 
 
 def _file_ref(root: str, path: str, size: int, digest: str | None) -> dict[str, Any]:
@@ -119,22 +178,44 @@ def capture_input(path: str, how: str, copier: Copier, budget: Budget) -> dict[s
     except OSError:
         return None
     if stat.S_ISDIR(st.st_mode):
-        files = list(walk_files(path, MAX_INPUT_FILES))
-        total = sum(st.st_size for _, st in files)
-        copy = [(p, s) for p, s in files if budget.take(s.st_size)]
-        chosen = {p for p, _ in copy}
-        hashes = dict(zip([p for p, _ in copy], copier.many(copy)))
-        refs = [
-            _file_ref(path, p, s.st_size, hashes[p][0] if p in chosen else None) for p, s in files
-        ]
-        return {"path": path, "kind": "dir", "how": how, "size": total,
-                "copied": len(chosen) == len(files), "files": refs}
+        return _capture_folder(path, how, copier, budget)
     if not stat.S_ISREG(st.st_mode):
         return None
     if budget.take(st.st_size):
         digest, size = copier.one(path, st)
         return {"path": path, "kind": "file", "how": how, "size": size, "sha256": digest}
     return {"path": path, "kind": "file", "how": how, "size": st.st_size, "copied": False}
+
+
+def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict[str, Any]:
+    """A folder input: its records reused whole when it is unchanged since a capture
+    into the same store, else walked and copied file by file within the budget."""
+    scan = copier.scans.pop(path, None)
+    fingerprint = scan.result() if scan is not None else None
+    if fingerprint is not None:
+        kept = copier.kept(path, fingerprint)
+        if kept is not None and budget.take_all(kept.size, kept.largest):
+            return _whole_folder(path, how, kept)
+    files = walk_files(path, MAX_INPUT_FILES)
+    sizes = [s.st_size for _, s in files]
+    if files and budget.take_all(sum(sizes), max(sizes)):
+        if fingerprint is None:  # no `find` (or it failed): the walk is the fingerprint
+            fingerprint = _fingerprint(files)
+            kept = copier.kept(path, fingerprint)
+            if kept is not None:
+                return _whole_folder(path, how, kept)
+        return _whole_folder(path, how, copier.listing(path, fingerprint, files))
+    copy = [(p, s) for p, s in files if budget.take(s.st_size)]
+    chosen = {p for p, _ in copy}
+    hashes = dict(zip([p for p, _ in copy], copier.many(copy)))
+    refs = [_file_ref(path, p, s.st_size, hashes[p][0] if p in chosen else None) for p, s in files]
+    return {"path": path, "kind": "dir", "how": how, "size": sum(sizes),
+            "copied": len(chosen) == len(files), "files": refs}
+
+
+def _whole_folder(path: str, how: str, listing: Listing) -> dict[str, Any]:
+    return {"path": path, "kind": "dir", "how": how, "size": listing.size, "copied": True,
+            "files": listing.files}
 
 
 def is_candidate_input(path: str, exclude_roots: tuple[str, ...]) -> bool:

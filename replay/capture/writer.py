@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from replay.capture.agent import Agent
+    from replay.capture.scan import FolderScan
     from replay.store import LocalStore
 
 
@@ -127,17 +128,19 @@ def publish_remote(store: LocalStore, capture_id: str, remote: str) -> str:
     return remote
 
 
-def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
-    """Copy inputs, sources and the environment lockfile into the store and publish."""
+def persist(agent: Agent, snap: dict[str, Any], scans: dict[str, FolderScan]) -> tuple[str, str]:
+    """Copy inputs, sources and the environment lockfile into the store and publish.
+    `scans`: the `find`s the agent started for input folders, by real path."""
     options = agent.options
     store, remote = open_store(options.store)
-    copier = Copier(store)
+    copier = Copier(store, scans)
     budget = Budget(options.max_input_bytes, options.max_file_bytes)
     exclude = (str(store.root) + os.sep, _pycache_prefix(agent))
 
     sources, truncated = capture_sources(
         agent.step.source_root, copier, options.max_source_bytes, options.max_source_files
     )
+    environment = environment_section(store, snap["environment"])  # while input folders' `find`s run
     # Sources were walked without following links under a resolved root: joining is exact.
     source_files = {os.path.join(agent.step.source_root, s["path"]) for s in sources}
     inputs: list[dict[str, Any]] = []
@@ -167,7 +170,6 @@ def persist(agent: Agent, snap: dict[str, Any]) -> tuple[str, str]:
         if is_candidate_input(full, exclude):
             add(full, "opened", full)
 
-    environment = environment_section(store, snap["environment"])
     upstream = snap["recorder"].to_calls(store, budget) if snap["recorder"] is not None else []
     failure = snap["failure"]
     capture_id = publish(
