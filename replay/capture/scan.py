@@ -43,12 +43,13 @@ def _find_argv(folder: str, blocks: int) -> list[str]:
     prune: list[str] = []
     for name in sorted(SKIP_DIRS):
         prune += ["-name", name, "-o"]
-    # Folders named as skipped are pruned below the top, as `walk_files` does; links are
-    # not followed, and only regular files are printed. Past the output limit `find` dies
-    # of SIGXFSZ, without a core file.
+    # Regular files first: placed after the folder tests, `find` ran all 17 name tests on
+    # every file (~30 ms for 10,000). Folders named as skipped are pruned below the top,
+    # as `walk_files` does; links are not followed. Past the output limit `find` dies of
+    # SIGXFSZ, without a core file.
     limits = f"ulimit -c 0 && ulimit -f {int(blocks)} && exec find \"$@\""
-    return ["sh", "-c", limits, "sh", folder, "-mindepth", "1",
-            "(", "-type", "d", "(", *prune[:-1], ")", "-prune", ")", "-o", "-type", "f", "-printf", FORMAT]
+    return ["sh", "-c", limits, "sh", folder, "-mindepth", "1", "(", "-type", "f", "-printf", FORMAT, ")",
+            "-o", "(", "-type", "d", "(", *prune[:-1], ")", "-prune", ")"]
 
 
 class FolderScan:
