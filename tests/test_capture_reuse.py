@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,19 @@ def test_the_second_capture_looks_up_and_copies_nothing_per_file(folder, tmp_pat
     assert calls == []
     assert json.loads(again["files"].text) == json.loads(first["files"].text)
     assert again["size"] == first["size"]
+
+
+def test_a_capture_past_its_deadline_leaves_no_scan_running(folder, clean_env, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "find").write_text("#!/bin/sh\nexec sleep 31.25\n")  # a `find` that never ends
+    (bin_dir / "find").chmod(0o755)
+    env = {**clean_env, "PATH": f"{bin_dir}:{clean_env['PATH']}"}
+    step = tmp_path / "step.py"
+    step.write_text("import sys\nsys.exit(4)\n")
+    started = time.monotonic()
+    result = run_replay(["capture", "--timeout", "1", "--", "python", str(step), str(folder)], env, cwd=tmp_path)
+    assert result.returncode == 4
+    assert time.monotonic() - started < 20
+    left = subprocess.run(["pgrep", "-f", "sleep 31.25"], capture_output=True, text=True)
+    assert left.stdout == ""

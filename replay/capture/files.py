@@ -16,7 +16,7 @@ import stat
 from operator import attrgetter
 
 from replay.capture.failure import is_library_file
-from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, FolderScan
+from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS
 from replay.document import Encoded
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from replay.capture.scan import FolderScan
     from replay.store import LocalStore
 
 SOURCE_SUFFIXES = frozenset(
@@ -106,8 +107,11 @@ class Copier:
         if row is None:
             return None
         text, blob_text, size, largest = row
-        blobs = json.loads(blob_text)
-        if len(self.store.present(blobs)) != len(blobs):
+        try:
+            blobs = json.loads(blob_text)
+            if not isinstance(blobs, dict) or len(self.store.present(blobs)) != len(blobs):
+                return None
+        except ValueError:  # a damaged row (UntrustedCaptureError included): copy afresh
             return None
         return Listing(Encoded(text, blobs), size, largest)
 
@@ -190,7 +194,7 @@ def capture_input(path: str, how: str, copier: Copier, budget: Budget) -> dict[s
 def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict[str, Any]:
     """A folder input: its records reused whole when it is unchanged since a capture
     into the same store, else walked and copied file by file within the budget."""
-    scan = copier.scans.pop(path, None)
+    scan = copier.scans.get(path)  # the agent stops or closes every scan when done
     fingerprint = scan.result() if scan is not None else None
     if fingerprint is not None:
         kept = copier.kept(path, fingerprint)

@@ -30,13 +30,14 @@ MAX_INPUT_FILES = 100_000
 """Files listed per input folder; a folder with more is cut there."""
 FORMAT = "%D %i %s %T@ %C@ %P\\0"
 """Per regular file: device, inode, size, mtime, ctime (to the nanosecond), then the
-path under the folder (last, as it may hold spaces or newlines; records end in NUL)."""
+path under the folder (last, as it may hold spaces or newlines; records end in NUL).
+The fingerprint is the hash of these records, sorted."""
 
-
-MAX_OUTPUT_BLOCKS = 1 << 16
-"""`find`'s output limit in the shell's `ulimit -f` blocks (512 or 1,024 bytes: 32-64 MiB,
-in memory): a folder of millions of files stops it there rather than filling the job's
-memory. 100,000 records of ordinary paths take about 10 MB."""
+MAX_OUTPUT_BLOCKS = 25_000
+"""`find`'s output limit in the shell's `ulimit -f` blocks (512 bytes in dash, 1,024 in
+bash: 12.8-25.6 MB, in memory). 100,000 records with paths of ~60 characters fit, as
+many files as the Python walk lists; a folder of millions of files stops `find` about
+where that walk stops, rather than filling the job's memory or outlasting the walk."""
 
 
 def _find_argv(folder: str, blocks: int) -> list[str]:
@@ -94,13 +95,13 @@ class FolderScan:
             return None
         finally:
             self.close()
-        if data and not data.endswith(b"\0"):
+        if len(data) != size or (data and not data.endswith(b"\0")):
             return None
         records = data.split(b"\0")[:-1]
         if len(records) > MAX_INPUT_FILES:
             return None
         records.sort()
-        import hashlib
+        import hashlib  # here, not before the spawn: the scan starts first on the failure path
 
         return "find:" + hashlib.sha256(b"\0".join(records)).hexdigest()
 
@@ -108,7 +109,7 @@ class FolderScan:
         """Kill the child if it still runs (a capture past its deadline)."""
         if self.pid is not None:
             try:
-                os.kill(self.pid, 9)
+                os.kill(self.pid, 9)  # SIGKILL (`signal` is not loaded for one number)
                 os.waitpid(self.pid, 0)
             except OSError:
                 pass
