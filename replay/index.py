@@ -34,15 +34,23 @@ CREATE TABLE IF NOT EXISTS captures (
     error TEXT, exit_code INTEGER, host TEXT, source_hash TEXT
 );
 CREATE INDEX IF NOT EXISTS captures_created ON captures(created);
-DROP TABLE IF EXISTS hashcache;
 CREATE TABLE IF NOT EXISTS filehashes (
     path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,
     ctime_ns INTEGER, sha256 TEXT
 );
-CREATE TABLE IF NOT EXISTS listingcache (
-    path TEXT PRIMARY KEY, fingerprint TEXT, files TEXT, blobs TEXT, size INTEGER, largest INTEGER
+CREATE TABLE IF NOT EXISTS listings (
+    path TEXT PRIMARY KEY, fingerprint TEXT, files TEXT, files_sha256 TEXT, blobs TEXT,
+    size INTEGER, largest INTEGER
 );
 """
+_VERSION = 1
+_MIGRATE = """
+DROP TABLE IF EXISTS hashcache;
+DROP TABLE IF EXISTS listingcache;
+PRAGMA user_version = 1;
+"""
+"""Once per index (`PRAGMA user_version`): the caches of earlier versions go (hashcache
+trusted a file whose mtime had been put back)."""
 
 
 class Index:
@@ -94,6 +102,8 @@ class Index:
             except sqlite3.OperationalError:
                 pass  # another process holds it; the mode is already set or will be
             conn.executescript(_SCHEMA)
+            if conn.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
+                conn.executescript(_MIGRATE)
         except BaseException:
             conn.close()
             raise
@@ -188,22 +198,23 @@ class Index:
             return {}
         return found
 
-    def cached_listing(self, folder: str, fingerprint: str) -> tuple[str, str, int, int] | None:
-        """The file records and blobs (JSON text both), total size and largest file
-        remembered for `folder` when its files' fingerprint was `fingerprint`."""
+    def cached_listing(self, folder: str, fingerprint: str) -> tuple[str, str, str, int, int] | None:
+        """The file records, their sha256 and the blobs (JSON text), total size and
+        largest file remembered for `folder` when its fingerprint was `fingerprint`."""
         try:
             row = self._db().execute(
-                "SELECT files, blobs, size, largest FROM listingcache WHERE path = ? AND fingerprint = ?",
+                "SELECT files, files_sha256, blobs, size, largest FROM listings"
+                " WHERE path = ? AND fingerprint = ?",
                 (folder, fingerprint),
             ).fetchone()
-        except sqlite3.Error:
+            return (str(row[0]), str(row[1]), str(row[2]), int(row[3]), int(row[4])) if row else None
+        except (sqlite3.Error, TypeError, ValueError):  # a damaged row is a miss
             return None
-        return (str(row[0]), str(row[1]), int(row[2]), int(row[3])) if row else None
 
     def remember(
         self,
         hashes: list[tuple[str, os.stat_result, str]],
-        listings: list[tuple[str, str, str, str, int, int]],
+        listings: list[tuple[str, str, str, str, str, int, int]],
     ) -> None:
         """Remember file hashes and folder listings (`cached_listing`'s row after the
         folder and fingerprint) in one transaction. A failure loses only the speed of the next capture."""
@@ -216,7 +227,7 @@ class Index:
                 "INSERT OR REPLACE INTO filehashes VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, h) for p, st, h in hashes],
             )
-            db.executemany("INSERT OR REPLACE INTO listingcache VALUES (?, ?, ?, ?, ?, ?)", listings)
+            db.executemany("INSERT OR REPLACE INTO listings VALUES (?, ?, ?, ?, ?, ?, ?)", listings)
             db.execute("COMMIT")
         except sqlite3.Error:
             self._rollback()

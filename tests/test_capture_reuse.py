@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from replay.capture.files import Budget, Copier, capture_input
+from replay.capture.files import Budget, Copier, capture_input, folder_fingerprint, walk_files
+from replay.capture.scan import FolderScan
 from replay.store import LocalStore
 from tests.conftest import run_replay
 
@@ -50,7 +51,7 @@ def folder_input(manifest: dict) -> dict:
 
 def fingerprints(store_dir: Path) -> list[str]:
     with sqlite3.connect(store_dir / "index.sqlite") as db:
-        return [row[0] for row in db.execute("SELECT fingerprint FROM listingcache")]
+        return [row[0] for row in db.execute("SELECT fingerprint FROM listings")]
 
 
 def test_an_unchanged_folder_gets_the_same_records_again(folder, clean_env, tmp_path, store_dir):
@@ -60,7 +61,7 @@ def test_an_unchanged_folder_gets_the_same_records_again(folder, clean_env, tmp_
     assert sorted(f["path"] for f in first["files"]) == ["part/" + f"f{i:02d}.csv" for i in range(40)] + ["top.txt"]
     assert first["size"] == sum(f["size"] for f in first["files"]) and first["copied"] is True
     (fingerprint,) = fingerprints(store_dir)
-    assert fingerprint.startswith("find:")
+    assert fingerprint == FolderScan(str(folder)).result()  # what `find` says is what was kept
 
 
 def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(folder, clean_env, tmp_path):
@@ -103,17 +104,62 @@ def test_a_smaller_budget_is_honoured_for_a_remembered_folder(folder, clean_env,
     assert all(f["sha256"] is None for f in cut["files"] if not f["copied"])
 
 
-def test_without_find_the_walk_is_the_fingerprint(folder, clean_env, tmp_path, store_dir):
+def test_without_find_the_walk_gives_the_same_fingerprint(folder, clean_env, tmp_path, store_dir):
     no_tools = tmp_path / "bin"
     no_tools.mkdir()
-    env = {**clean_env, "PATH": str(no_tools)}  # /bin/sh still runs; `find` is not found
-    first = folder_input(capture(folder, env, tmp_path))
+    without = {**clean_env, "PATH": str(no_tools)}  # /bin/sh still runs; `find` is not found
+    first = folder_input(capture(folder, without, tmp_path))
     (fingerprint,) = fingerprints(store_dir)
-    assert fingerprint.startswith("stat:")
-    assert folder_input(capture(folder, env, tmp_path)) == first
+    assert folder_input(capture(folder, clean_env, tmp_path)) == first  # now with `find`
+    assert fingerprints(store_dir) == [fingerprint]
     (folder / "top.txt").write_text("changed\n")
-    changed = folder_input(capture(folder, env, tmp_path))
+    changed = folder_input(capture(folder, without, tmp_path))
     assert {f["path"]: f["size"] for f in changed["files"]}["top.txt"] == len("changed\n")
+
+
+def test_a_file_that_came_and_went_during_a_capture_is_not_listed_again(folder, tmp_path):
+    """The scan runs before the walk: a file the walk saw but the scan did not must
+    not be remembered under the scan's fingerprint, or it would come back."""
+    store = LocalStore(tmp_path / "store")
+    store.ensure()
+
+    def record(copier: Copier) -> dict:
+        item = capture_input(str(folder), "argv", copier, Budget(1 << 30, 1 << 30))
+        copier.flush()
+        assert item is not None
+        for scan in copier.scans.values():
+            scan.close()
+        return item
+
+    class Finished:
+        """A scan that ended before the file appeared (its answer delivered later)."""
+
+        def __init__(self, fingerprint: str | None) -> None:
+            self.fingerprint = fingerprint
+
+        def result(self) -> str | None:
+            return self.fingerprint
+
+        def close(self) -> None:
+            pass
+
+    before = Finished(FolderScan(str(folder)).result())
+    (folder / "N.tmp").write_text("a worker's temporary file")
+    during = record(Copier(store, {str(folder): before}))  # type: ignore[dict-item]
+    assert "N.tmp" in {f["path"] for f in json.loads(during["files"].text)}
+    (folder / "N.tmp").unlink()
+    after = record(Copier(store, {str(folder): FolderScan(str(folder))}))
+    assert "N.tmp" not in {f["path"] for f in json.loads(after["files"].text)}
+
+
+def test_a_damaged_listing_is_copied_afresh(folder, clean_env, tmp_path, store_dir):
+    first = folder_input(capture(folder, clean_env, tmp_path))
+    with sqlite3.connect(store_dir / "index.sqlite") as db:
+        db.execute("UPDATE listings SET files = substr(files, 1, 40)")
+    assert folder_input(capture(folder, clean_env, tmp_path)) == first  # verified inside
+    with sqlite3.connect(store_dir / "index.sqlite") as db:
+        db.execute("UPDATE listings SET size = NULL, blobs = 'not json'")
+    assert folder_input(capture(folder, clean_env, tmp_path)) == first
 
 
 def test_the_second_capture_looks_up_and_copies_nothing_per_file(folder, tmp_path, monkeypatch):
@@ -151,3 +197,61 @@ def test_a_capture_past_its_deadline_leaves_no_scan_running(folder, clean_env, t
     assert time.monotonic() - started < 20
     left = subprocess.run(["pgrep", "-f", "sleep 31.25"], capture_output=True, text=True)
     assert left.stdout == ""
+
+
+def test_a_capture_that_adds_nothing_to_its_childs_still_stops_its_scans(folder, clean_env, tmp_path):
+    """An orchestrator whose child step failed and was captured exits non-zero with no
+    exception of its own: the agent writes nothing, and still ends the `find` it started."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "find").write_text("#!/bin/sh\nexec sleep 32.5\n")
+    (bin_dir / "find").chmod(0o755)
+    env = {**clean_env, "PATH": f"{bin_dir}:{clean_env['PATH']}"}
+    child = tmp_path / "child.py"
+    child.write_text("raise ValueError('bad row')\n")
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        "import subprocess, sys\n"
+        f"sys.exit(subprocess.run([sys.executable, {str(child)!r}]).returncode)\n"
+    )
+    result = run_replay(["capture", "--", "python", str(parent), str(folder)], env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.count("replay: captured ") == 1, result.stderr  # the child's
+    left = subprocess.run(["pgrep", "-f", "sleep 32.5"], capture_output=True, text=True)
+    assert left.stdout == ""
+
+
+def test_find_and_the_walk_agree_on_every_file(folder):
+    (folder / "part" / "odd name\nwith newline").write_text("x")
+    (folder / "part" / os.fsdecode(b"bytes-\xff")).write_text("y")
+    os.mkfifo(folder / "part" / "fifo")
+    assert folder_fingerprint(str(folder), walk_files(str(folder), 1000)) == FolderScan(str(folder)).result()
+
+
+def test_a_step_that_forbids_spawning_keeps_its_outcome(folder, clean_env, tmp_path):
+    step = tmp_path / "sandboxed.py"
+    step.write_text(
+        "import sys\n"
+        "def veto(event, args):\n"
+        "    if event == 'os.posix_spawn':\n"
+        "        raise RuntimeError('no processes here')\n"
+        "sys.addaudithook(veto)\n"
+        "sys.exit(3)\n"
+    )
+    result = run_replay(["capture", "--", "python", str(step), str(folder)], clean_env, cwd=tmp_path)
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr and "no processes here" not in result.stderr
+    assert "replay: captured " in result.stderr  # walked in Python instead
+
+
+def test_an_older_index_loses_its_old_caches_once(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    store.ensure()
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        db.execute("CREATE TABLE hashcache (path TEXT PRIMARY KEY, dev, ino, size, mtime_ns, sha256)")
+        db.execute("INSERT INTO hashcache VALUES ('/data/x', 1, 2, 3, 4, 'old')")
+    assert store.index().cached_hashes([("/data/x", os.stat(tmp_path))]) == {}
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "hashcache" not in tables and {"filehashes", "listings"} <= tables
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1

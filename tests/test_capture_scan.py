@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from replay.capture.scan import FolderScan
+from replay.capture.agent import Agent, StepInfo
+from replay.capture.options import CaptureOptions
+from replay.capture.scan import MAX_SCANS, FolderScan
 from replay.document import Encoded, encode
 
 
@@ -29,7 +32,7 @@ def fingerprint(folder: Path, **kw: int) -> str | None:
 
 def test_the_same_folder_has_the_same_fingerprint(folder):
     first = fingerprint(folder)
-    assert first is not None and first.startswith("find:")
+    assert first is not None and first.startswith("files:")
     assert fingerprint(folder) == first
 
 
@@ -56,6 +59,31 @@ def test_what_the_capture_does_not_take_leaves_it_alone(folder, change):
     before = fingerprint(folder)
     change(folder)
     assert fingerprint(folder) == before
+
+
+def test_find_dies_at_its_output_limit_rather_than_walking_on(folder):
+    """Python ignores SIGXFSZ and children inherit that; the scan restores the default."""
+    scan = FolderScan(str(folder), max_output_blocks=0)
+    assert scan.pid is not None
+    _, status = os.waitpid(scan.pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXFSZ
+    scan.pid = None
+    scan.close()
+
+
+def test_at_most_four_folders_are_scanned(tmp_path):
+    folders = []
+    for i in range(6):
+        (tmp_path / f"d{i}").mkdir()
+        folders.append(str(tmp_path / f"d{i}"))
+    agent = Agent(CaptureOptions(), StepInfo("script", "step.py", ["step.py", *folders], "step", str(tmp_path)))
+    scans = agent.scan_inputs()
+    try:
+        assert list(scans) == folders[:MAX_SCANS] and MAX_SCANS == 4
+        assert agent.scan_inputs() is scans  # started once
+    finally:
+        for scan in scans.values():
+            scan.close()
 
 
 def test_no_fingerprint_without_a_whole_answer(folder, tmp_path, monkeypatch):

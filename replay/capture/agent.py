@@ -153,43 +153,46 @@ class Agent:
         result: dict[str, Any] = {}
         abandoned = False
         try:
-            scans = self.scan_inputs()
-            from replay.capture import writer
-            from replay.capture.discover import real_failure
+            try:
+                scans = self.scan_inputs()
+                from replay.capture import writer
+                from replay.capture.discover import real_failure
 
-            failing = real_failure(exc, exit_code, self.logs.records)
-            if failing is not exc and failing is not None:
-                exc, tb = failing, failing.__traceback__
-            elif isinstance(exc, SystemExit):
-                exc, tb = None, None
-            if exc is None and children_captured:
-                return None
+                failing = real_failure(exc, exit_code, self.logs.records)
+                if failing is not exc and failing is not None:
+                    exc, tb = failing, failing.__traceback__
+                elif isinstance(exc, SystemExit):
+                    exc, tb = None, None
+                if exc is None and children_captured:
+                    return None
 
-            # The failing frames are read here, on the step's thread, while they are alive;
-            # copying and publishing run in a thread that may be abandoned at the deadline.
-            snapshot = writer.snapshot(self, exc, tb, exit_code, signal)
-        except BaseException as err:  # reported below, never raised into the step
-            result["error"] = err
-        else:
-            import threading
-
-            def work() -> None:
-                try:
-                    result["id"], result["store"] = writer.persist(self, snapshot, scans)
-                except BaseException as err:
-                    result["error"] = err
-
-            worker = threading.Thread(target=work, name="replay-capture", daemon=True)
-            worker.start()
-            worker.join(self.options.timeout)
-            if worker.is_alive():
-                abandoned = True
-                result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
-        for folder_scan in (self.scans or {}).values():
-            if abandoned:  # the worker may still read its output
-                folder_scan.stop()
+                # The failing frames are read here, on the step's thread, while they are
+                # alive; copying and publishing run in a thread that may be abandoned at the
+                # deadline.
+                snapshot = writer.snapshot(self, exc, tb, exit_code, signal)
+            except BaseException as err:  # reported below, never raised into the step
+                result["error"] = err
             else:
-                folder_scan.close()
+                import threading
+
+                def work() -> None:
+                    try:
+                        result["id"], result["store"] = writer.persist(self, snapshot, scans)
+                    except BaseException as err:
+                        result["error"] = err
+
+                worker = threading.Thread(target=work, name="replay-capture", daemon=True)
+                worker.start()
+                worker.join(self.options.timeout)
+                if worker.is_alive():
+                    abandoned = True
+                    result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
+        finally:
+            for folder_scan in (self.scans or {}).values():
+                if abandoned:  # the worker may still read its output
+                    folder_scan.stop()
+                else:
+                    folder_scan.close()
         if "error" in result:
             err = result["error"]
             reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
@@ -213,12 +216,18 @@ class Agent:
         (`replay.capture.scan`), once and as early as a capture is known to be due:
         they run while the failure path loads and snapshots."""
         if self.scans is None:
-            from replay.capture import scan
+            self.scans = {}
+            try:
+                from replay.capture import scan
 
-            named = [a.path for a in self.path_args
-                     if a.existed and not looks_like_output(a) and a.path != self.step.target]
-            named += [os.path.join(self.step.cwd, p) for p in self.options.inputs]
-            self.scans = scan.start([f for f in map(os.path.realpath, named) if os.path.isdir(f)])
+                named = [a.path for a in self.path_args
+                         if a.existed and not looks_like_output(a) and a.path != self.step.target]
+                named += [os.path.join(self.step.cwd, p) for p in self.options.inputs]
+                for folder in [f for f in map(os.path.realpath, named) if os.path.isdir(f)]:
+                    if len(self.scans) < scan.MAX_SCANS and folder not in self.scans:
+                        self.scans[folder] = scan.FolderScan(folder)
+            except BaseException:  # only a speed-up: never a reason to change the step's outcome
+                pass
         return self.scans
 
     def _wait_for_debugger(self, exc: BaseException, exit_code: int) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import marshal
 import os
 import stat
 from operator import attrgetter
 
 from replay.capture.failure import is_library_file
-from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS
+from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, fingerprint, records_of
 from replay.document import Encoded
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
@@ -81,7 +80,7 @@ class Copier:
         self.store = store
         self.scans = scans or {}
         self.remembered: list[tuple[str, os.stat_result, str]] = []
-        self.listings: list[tuple[str, str, str, str, int, int]] = []
+        self.listings: list[tuple[str, str, str, str, str, int, int]] = []
 
     def _known(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
         cached = self.store.index().cached_hashes(items)
@@ -100,29 +99,34 @@ class Copier:
         return [(known[p], st.st_size) if p in known else fresh[p] for p, st in items]
 
     def kept(self, folder: str, fingerprint: str) -> Listing | None:
-        """The listing remembered for `folder` at `fingerprint`, if its blobs are all
-        still in the store: a second capture of an unchanged folder of 10,000 files
-        then needs no look-up, copy or record per file."""
+        """The listing remembered for `folder` at `fingerprint`, if it is whole and its
+        blobs are all still in the store: a second capture of an unchanged folder of
+        10,000 files then needs no look-up, copy or record per file."""
         row = self.store.index().cached_listing(folder, fingerprint)
         if row is None:
             return None
-        text, blob_text, size, largest = row
+        text, text_sha256, blob_text, size, largest = row
         try:
             blobs = json.loads(blob_text)
             if not isinstance(blobs, dict) or len(self.store.present(blobs)) != len(blobs):
                 return None
         except ValueError:  # a damaged row (UntrustedCaptureError included): copy afresh
             return None
+        # Spliced into the manifest unparsed: what was stored must be what comes back.
+        if hashlib.sha256(text.encode()).hexdigest() != text_sha256:
+            return None
         return Listing(Encoded(text, blobs), size, largest)
 
     def listing(self, folder: str, fingerprint: str, files: list[tuple[str, os.stat_result]]) -> Listing:
-        """Copy `files` (all of `folder`'s) and remember their records at `fingerprint`."""
+        """Copy `files` (all of `folder`'s) and remember their records at `fingerprint`,
+        which must be that of these very stats (`folder_fingerprint`)."""
         hashes = self.many(files)
         refs = [_file_ref(folder, p, size, digest) for (p, _), (digest, size) in zip(files, hashes)]
-        made = Listing(Encoded(json.dumps(refs, separators=(",", ":")), dict(hashes)),
-                       sum(size for _, size in hashes), max(size for _, size in hashes))
-        self.listings.append((folder, fingerprint, made.files.text, json.dumps(made.files.blobs),
-                              made.size, made.largest))
+        text = json.dumps(refs, separators=(",", ":"))
+        made = Listing(Encoded(text, dict(hashes)), sum(size for _, size in hashes),
+                       max(size for _, size in hashes))
+        self.listings.append((folder, fingerprint, text, hashlib.sha256(text.encode()).hexdigest(),
+                              json.dumps(made.files.blobs), made.size, made.largest))
         return made
 
     def flush(self) -> None:
@@ -131,11 +135,11 @@ class Copier:
         self.listings.clear()
 
 
-def _fingerprint(files: list[tuple[str, os.stat_result]]) -> str:
-    """What changes when any of `files` is changed, added, removed or replaced (the
-    ctime, which no `touch` can set back, included)."""
-    facts = [(p, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for p, s in files]
-    return "stat:" + hashlib.sha256(marshal.dumps(facts, 2)).hexdigest()
+def folder_fingerprint(folder: str, files: list[tuple[str, os.stat_result]]) -> str:
+    """The fingerprint `find` gives `folder` when its files stat as `files` do: what
+    changes when any file is changed, added, removed or replaced (the ctime, which no
+    `touch` can set back, included)."""
+    return fingerprint(records_of(folder, files))
 
 
 _by_name = attrgetter("name")
@@ -195,20 +199,19 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
     """A folder input: its records reused whole when it is unchanged since a capture
     into the same store, else walked and copied file by file within the budget."""
     scan = copier.scans.get(path)  # the agent stops or closes every scan when done
-    fingerprint = scan.result() if scan is not None else None
-    if fingerprint is not None:
-        kept = copier.kept(path, fingerprint)
+    scanned = scan.result() if scan is not None else None
+    if scanned is not None:
+        kept = copier.kept(path, scanned)
         if kept is not None and budget.take_all(kept.size, kept.largest):
             return _whole_folder(path, how, kept)
     files = walk_files(path, MAX_INPUT_FILES)
     sizes = [s.st_size for _, s in files]
     if files and budget.take_all(sum(sizes), max(sizes)):
-        if fingerprint is None:  # no `find` (or it failed): the walk is the fingerprint
-            fingerprint = _fingerprint(files)
-            kept = copier.kept(path, fingerprint)
-            if kept is not None:
-                return _whole_folder(path, how, kept)
-        return _whole_folder(path, how, copier.listing(path, fingerprint, files))
+        # The records are remembered under the fingerprint of this walk, never under the
+        # scan's: a file added between the two and deleted later would come back.
+        walked = folder_fingerprint(path, files)
+        kept = copier.kept(path, walked) if walked != scanned else None
+        return _whole_folder(path, how, kept or copier.listing(path, walked, files))
     copy = [(p, s) for p, s in files if budget.take(s.st_size)]
     chosen = {p for p, _ in copy}
     hashes = dict(zip([p for p, _ in copy], copier.many(copy)))

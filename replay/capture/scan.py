@@ -4,21 +4,24 @@ A second capture of an unchanged folder is mostly one `lstat` per file (the only
 way to know no file changed), and in Python that walk costs ~6 us a file here, on
 the same thread as everything else the failure path does (imports, redaction, the
 lockfile). GNU `find` makes the same calls in C in another process, so started at
-the failure it is done by the time the inputs are captured: its output is the
-folder's fingerprint (`Copier.kept` reuses a folder's records when it matches).
+the failure it is done by the time the inputs are captured.
 
-Only a fingerprint is taken from `find`; the files themselves are still walked and
-copied by `replay.capture.files` whenever the fingerprint does not match. Where
-`find` is missing or not GNU (busybox), fails or is cut off, `result` is None and
-the capture walks the folder in Python instead, as it always can. Standard library
-only: the child is spawned by `posix_spawn` (no `subprocess`) through `sh` for its
-limits, writes to an anonymous memory file (nothing on disk) and is killed and
-reaped by `close`.
+A folder's fingerprint is the hash of one record per regular file (device, inode,
+size, mtime, ctime, path), sorted. `find` prints the records; `records_of` renders
+the same bytes from a Python walk's stats. A listing is only ever remembered under
+the fingerprint of the very walk its records came from, so a fingerprint from `find`
+that matches it means every file stats exactly as it did then (`Copier.kept`).
+Where `find` is missing or not GNU (busybox), fails or is cut off, `result` is None
+and the capture walks the folder in Python, as it always can. Standard library only:
+the child is spawned by `posix_spawn` (no `subprocess`) through `sh` for its limits,
+writes to an anonymous memory file (nothing on disk) and is killed by `stop`.
 """
 
 from __future__ import annotations
 
+import _signal  # what `signal` wraps: `signal` itself would load `enum` before the spawn
 import os
+import time
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "__pycache__", "node_modules", ".replay", ".venv", "venv",
@@ -29,9 +32,32 @@ SKIP_DIRS = frozenset(
 MAX_INPUT_FILES = 100_000
 """Files listed per input folder; a folder with more is cut there."""
 FORMAT = "%D %i %s %T@ %C@ %P\\0"
-"""Per regular file: device, inode, size, mtime, ctime (to the nanosecond), then the
-path under the folder (last, as it may hold spaces or newlines; records end in NUL).
-The fingerprint is the hash of these records, sorted."""
+"""Per regular file: device, inode, size, mtime, ctime (seconds, nine digits of
+nanoseconds and a 0, as GNU find 4.9 prints them), then the path under the folder
+(last, as it may hold spaces or newlines; records end in NUL)."""
+MAX_SCANS = 4
+"""Folders scanned per capture (each is a process and up to 25.6 MB of memory); any
+others are fingerprinted by the Python walk."""
+
+
+def _time(ns: int) -> bytes:
+    return b"%d.%09d0" % divmod(ns, 1_000_000_000)
+
+
+def records_of(folder: str, files: list[tuple[str, os.stat_result]]) -> list[bytes]:
+    """`find`'s records for `files` (walked under `folder`), from their stats."""
+    skip = len(folder.rstrip(os.sep)) + 1
+    return [b"%d %d %d %s %s %s" % (st.st_dev, st.st_ino, st.st_size, _time(st.st_mtime_ns),
+                                   _time(st.st_ctime_ns), os.fsencode(path[skip:]))
+            for path, st in files]
+
+
+def fingerprint(records: list[bytes]) -> str:
+    """The fingerprint of a folder with these file records (in any order)."""
+    import hashlib  # here, not at import: the scans are started first on the failure path
+
+    return "files:" + hashlib.sha256(b"\0".join(sorted(records))).hexdigest()
+
 
 MAX_OUTPUT_BLOCKS = 25_000
 """`find`'s output limit in the shell's `ulimit -f` blocks (512 bytes in dash, 1,024 in
@@ -54,13 +80,14 @@ def _find_argv(folder: str, blocks: int) -> list[str]:
 
 
 class FolderScan:
-    """One folder's `find`, running from `__init__` until `result` or `close`."""
+    """One folder's `find`, running from `__init__` until `result` or `stop`."""
 
     def __init__(self, folder: str, max_output_blocks: int = MAX_OUTPUT_BLOCKS) -> None:
         if not os.path.isabs(folder):
             raise ValueError(f"not an absolute path: {folder!r}")  # never a `find` option
         self.folder = folder
         self.pid: int | None = None
+        self.pidfd: int | None = None
         self.out: int | None = None
         try:
             self.out = os.memfd_create("replay-scan")
@@ -72,57 +99,60 @@ class FolderScan:
                     (os.POSIX_SPAWN_DUP2, self.out, 1),
                     (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
                 ],
+                # Python ignores SIGXFSZ and a spawned child inherits that: `find` would
+                # then go on past its output limit to the end of the tree.
+                setsigdef=(_signal.SIGXFSZ,),
             )
-        except (OSError, AttributeError):  # no shell, no memfd (not Linux): walk in Python
+            self.pidfd = os.pidfd_open(self.pid)  # signals reach this child even once reaped
+        except Exception:  # no shell, no memfd (not Linux), an audit hook's veto: walk in Python
             self.close()
 
     def result(self) -> str | None:
         """The folder's fingerprint from `find`'s records, or None when there is none
         to trust (no `find`, an error, an unreadable subfolder, too many files)."""
-        if self.pid is None or self.out is None:
+        pid, out = self.pid, self.out
+        if pid is None or out is None:
             return None
         try:
-            _, status = os.waitpid(self.pid, 0)
-        except ChildProcessError:  # reaped by someone else: its status is unknown
-            status = -1
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped by someone else (`stop`, or the job): status unknown
+            return None
         self.pid = None
         try:
-            if status != 0:
-                return None
-            size = os.fstat(self.out).st_size
-            data = os.pread(self.out, size, 0) if size else b""
+            size = os.fstat(out).st_size
+            data = os.pread(out, size, 0) if size else b""
         except OSError:
             return None
-        finally:
-            self.close()
-        if len(data) != size or (data and not data.endswith(b"\0")):
+        if status != 0 or len(data) != size or (data and not data.endswith(b"\0")):
             return None
         records = data.split(b"\0")[:-1]
-        if len(records) > MAX_INPUT_FILES:
-            return None
-        records.sort()
-        import hashlib  # here, not before the spawn: the scan starts first on the failure path
-
-        return "find:" + hashlib.sha256(b"\0".join(records)).hexdigest()
+        return fingerprint(records) if len(records) <= MAX_INPUT_FILES else None
 
     def stop(self) -> None:
-        """Kill the child if it still runs (a capture past its deadline)."""
-        if self.pid is not None:
-            try:
-                os.kill(self.pid, 9)  # SIGKILL (`signal` is not loaded for one number)
-                os.waitpid(self.pid, 0)
-            except OSError:
-                pass
-            self.pid = None
+        """Kill the child if it still runs and reap it if it is gone within half a
+        second; never blocks longer (a `find` stuck on a hung mount stays a zombie
+        until the job exits). Safe from another thread than `result`'s."""
+        pid, pidfd = self.pid, self.pidfd
+        if pid is None:
+            return
+        try:
+            if pidfd is not None:
+                _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
+            else:  # spawned, then `pidfd_open` failed: not reaped yet, so the pid is its own
+                os.kill(pid, _signal.SIGKILL)
+            for _ in range(100):
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+                time.sleep(0.005)
+        except OSError:  # already gone, or reaped by `result`
+            pass
+        self.pid = None
 
     def close(self) -> None:
-        """Stop the child and release its output."""
+        """Stop the child and release its output and handle. Not while another thread
+        may be in `result` (a capture abandoned at its deadline): `stop` is for that."""
         self.stop()
-        if self.out is not None:
-            os.close(self.out)
-            self.out = None
-
-
-def start(folders: list[str]) -> dict[str, FolderScan]:
-    """A scan for each of `folders` (real paths of existing folders), started now."""
-    return {folder: FolderScan(folder) for folder in dict.fromkeys(folders)}
+        for fd in (self.out, self.pidfd):
+            if fd is not None:
+                os.close(fd)
+        self.out = self.pidfd = None
