@@ -49,6 +49,16 @@ def folder_input(manifest: dict) -> dict:
     return item
 
 
+def record(folder: Path, copier: Copier) -> dict:
+    """The folder's input record from `copier`, in-process, as the agent writes it."""
+    item = capture_input(str(folder), "argv", copier, Budget(1 << 30, 1 << 30))
+    copier.flush()
+    for scan in copier.scans.values():
+        scan.close()
+    assert item is not None
+    return item
+
+
 def fingerprints(store_dir: Path) -> list[str]:
     with sqlite3.connect(store_dir / "index.sqlite") as db:
         return [row[0] for row in db.execute("SELECT fingerprint FROM listings")]
@@ -123,14 +133,6 @@ def test_a_file_that_came_and_went_during_a_capture_is_not_listed_again(folder, 
     store = LocalStore(tmp_path / "store")
     store.ensure()
 
-    def record(copier: Copier) -> dict:
-        item = capture_input(str(folder), "argv", copier, Budget(1 << 30, 1 << 30))
-        copier.flush()
-        assert item is not None
-        for scan in copier.scans.values():
-            scan.close()
-        return item
-
     class Finished:
         """A scan that ended before the file appeared (its answer delivered later)."""
 
@@ -145,10 +147,10 @@ def test_a_file_that_came_and_went_during_a_capture_is_not_listed_again(folder, 
 
     before = Finished(FolderScan(str(folder)).result())
     (folder / "N.tmp").write_text("a worker's temporary file")
-    during = record(Copier(store, {str(folder): before}))  # type: ignore[dict-item]
+    during = record(folder, Copier(store, {str(folder): before}))  # type: ignore[dict-item]
     assert "N.tmp" in {f["path"] for f in json.loads(during["files"].text)}
     (folder / "N.tmp").unlink()
-    after = record(Copier(store, {str(folder): FolderScan(str(folder))}))
+    after = record(folder, Copier(store, {str(folder): FolderScan(str(folder))}))
     assert "N.tmp" not in {f["path"] for f in json.loads(after["files"].text)}
 
 
@@ -166,18 +168,11 @@ def test_the_second_capture_looks_up_and_copies_nothing_per_file(folder, tmp_pat
     """In-process, to count the per-file work a reused folder skips."""
     store = LocalStore(tmp_path / "store")
     store.ensure()
-
-    def record(copier: Copier) -> dict:
-        item = capture_input(str(folder), "argv", copier, Budget(1 << 30, 1 << 30))
-        copier.flush()
-        assert item is not None
-        return item
-
-    first = record(Copier(store))
+    first = record(folder, Copier(store))
     calls: list[int] = []
     real_many = Copier.many
     monkeypatch.setattr(Copier, "many", lambda self, items: calls.append(len(items)) or real_many(self, items))
-    again = record(Copier(store))
+    again = record(folder, Copier(store))
     assert calls == []
     assert json.loads(again["files"].text) == json.loads(first["files"].text)
     assert again["size"] == first["size"]
