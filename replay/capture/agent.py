@@ -153,46 +153,15 @@ class Agent:
         result: dict[str, Any] = {}
         abandoned = False
         try:
-            try:
-                scans = self.scan_inputs()
-                from replay.capture import writer
-                from replay.capture.discover import real_failure
-
-                failing = real_failure(exc, exit_code, self.logs.records)
-                if failing is not exc and failing is not None:
-                    exc, tb = failing, failing.__traceback__
-                elif isinstance(exc, SystemExit):
-                    exc, tb = None, None
-                if exc is None and children_captured:
-                    return None
-
-                # The failing frames are read here, on the step's thread, while they are
-                # alive; copying and publishing run in a thread that may be abandoned at the
-                # deadline.
-                snapshot = writer.snapshot(self, exc, tb, exit_code, signal)
-            except BaseException as err:  # reported below, never raised into the step
-                result["error"] = err
-            else:
-                import threading
-
-                def work() -> None:
-                    try:
-                        result["id"], result["store"] = writer.persist(self, snapshot, scans)
-                    except BaseException as err:
-                        result["error"] = err
-
-                worker = threading.Thread(target=work, name="replay-capture", daemon=True)
-                worker.start()
-                worker.join(self.options.timeout)
-                if worker.is_alive():
-                    abandoned = True
-                    result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
+            abandoned, exc = self._write(exc, tb, exit_code, signal, children_captured, result)
         finally:
             for folder_scan in (self.scans or {}).values():
                 if abandoned:  # the worker may still read its output
                     folder_scan.stop()
                 else:
                     folder_scan.close()
+        if not result:  # a child process captured the failure; nothing more to say
+            return None
         if "error" in result:
             err = result["error"]
             reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
@@ -207,9 +176,65 @@ class Agent:
             self._wait_for_debugger(exc, exit_code)
         return str(result["id"]) if "id" in result else None
 
+    def _write(
+        self,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        exit_code: int,
+        signal: int | None,
+        children_captured: bool,
+        result: dict[str, Any],
+    ) -> tuple[bool, BaseException | None]:
+        """Snapshot the failure, then persist it in a thread under the deadline, filling
+        `result` with the capture's `id` and `store` or an `error` (nothing at all when a
+        child already captured the failure). Returns whether the thread was abandoned,
+        and the exception that really failed the step (None for a plain exit status)."""
+        try:
+            scans = self.scan_inputs()
+            from replay.capture import writer
+            from replay.capture.discover import real_failure
+
+            failing = real_failure(exc, exit_code, self.logs.records)
+            if failing is not exc and failing is not None:
+                exc, tb = failing, failing.__traceback__
+            elif isinstance(exc, SystemExit):
+                exc, tb = None, None
+            if exc is None and children_captured:
+                return False, exc
+
+            # The failing frames are read here, on the step's thread, while they are alive;
+            # copying and publishing run in a thread that may be abandoned at the deadline.
+            snapshot = writer.snapshot(self, exc, tb, exit_code, signal)
+        except BaseException as err:  # reported by `finish`, never raised into the step
+            result["error"] = err
+            return False, exc
+        import threading
+
+        def work() -> None:
+            try:
+                result["id"], result["store"] = writer.persist(self, snapshot, scans)
+            except BaseException as err:
+                result["error"] = err
+
+        worker = threading.Thread(target=work, name="replay-capture", daemon=True)
+        worker.start()
+        worker.join(self.options.timeout)
+        if worker.is_alive():
+            result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
+            return True, exc
+        return False, exc
+
     def due(self, exc: BaseException | None, exit_code: int) -> bool:
         """Whether a step that ended so is to be captured."""
         return exit_code != 0 or isinstance(exc, BaseException) or self.options.always
+
+    def named_inputs(self) -> list[tuple[str, str]]:
+        """The inputs the command line names, as (path, how): paths in argv that existed
+        when the step started and are neither outputs nor the script, then `--input`s."""
+        outputs = {a.path for a in self.path_args if looks_like_output(a)}
+        argv = [(a.path, "argv") for a in self.path_args
+                if a.existed and a.path not in outputs and a.path != self.step.target]
+        return argv + [(p, "declared") for p in self.options.inputs]
 
     def scan_inputs(self) -> dict[str, Any]:
         """Start stat-ing the input folders from argv and `--input` in child processes
@@ -220,10 +245,8 @@ class Agent:
             try:
                 from replay.capture import scan
 
-                named = [a.path for a in self.path_args
-                         if a.existed and not looks_like_output(a) and a.path != self.step.target]
-                named += [os.path.join(self.step.cwd, p) for p in self.options.inputs]
-                for folder in [f for f in map(os.path.realpath, named) if os.path.isdir(f)]:
+                named = [os.path.realpath(os.path.join(self.step.cwd, p)) for p, _ in self.named_inputs()]
+                for folder in [f for f in named if os.path.isdir(f)]:
                     if len(self.scans) < scan.MAX_SCANS and folder not in self.scans:
                         self.scans[folder] = scan.FolderScan(folder)
             except BaseException:  # only a speed-up: never a reason to change the step's outcome

@@ -157,12 +157,8 @@ def persist(agent: Agent, snap: dict[str, Any], scans: dict[str, FolderScan]) ->
             record["path"] = os.path.normpath(os.path.join(agent.step.cwd, path))
             inputs.append(record)
 
-    output_paths = {o["path"] for o in snap["outputs"]}
-    for arg in agent.path_args:
-        if arg.existed and arg.path not in output_paths and arg.path != agent.step.target:
-            add(arg.path, "argv")
-    for path in options.inputs:
-        add(path, "declared")
+    for path, how in agent.named_inputs():
+        add(path, how)
     for path in snap["reads"]:
         full = os.path.realpath(os.path.join(agent.step.cwd, path))
         if full in source_files or _under_any(full, seen):
