@@ -17,6 +17,7 @@ from operator import attrgetter
 from replay.capture.failure import is_library_file
 from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, fingerprint, records_of
 from replay.document import Encoded
+from replay.errors import UntrustedCaptureError
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class Copier:
             blobs = json.loads(blob_text)
             if not isinstance(blobs, dict) or len(self.store.present(blobs)) != len(blobs):
                 return None
-        except ValueError:  # a damaged row (UntrustedCaptureError included): copy afresh
+        except (ValueError, UntrustedCaptureError):  # a damaged row: copy afresh
             return None
         # Spliced into the manifest unparsed: what was stored must be what comes back.
         if hashlib.sha256(text.encode()).hexdigest() != text_sha256:
