@@ -95,6 +95,19 @@ def test_no_fingerprint_without_a_whole_answer(folder, tmp_path, monkeypatch):
     assert fingerprint(folder) is None
 
 
+def test_a_find_that_fails_part_way_gives_no_fingerprint(folder, tmp_path, monkeypatch):
+    """What `find` does on an unreadable subfolder (which root, running the tests here,
+    can read): print what it could, then exit 1."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "find").write_text("#!/bin/sh\nprintf '1 2 3 4.0 5.0 a.txt\\000'\nexit 1\n")
+    (bin_dir / "find").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert fingerprint(folder) is None
+    (bin_dir / "find").write_text("#!/bin/sh\nprintf '1 2 3 4.0 5.0 a.txt\\000'\n")
+    assert fingerprint(folder) is not None  # the same output, exiting 0, is taken
+
+
 def test_an_unreadable_subfolder_means_no_fingerprint(folder):
     if os.geteuid() == 0:
         pytest.skip("root reads every folder")

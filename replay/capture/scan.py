@@ -35,6 +35,11 @@ FORMAT = "%D %i %s %T@ %C@ %P\\0"
 """Per regular file: device, inode, size, mtime, ctime (seconds, nine digits of
 nanoseconds and a 0, as GNU find 4.9 prints them), then the path under the folder
 (last, as it may hold spaces or newlines; records end in NUL)."""
+MAX_OUTPUT_BLOCKS = 25_000
+"""`find`'s output limit in the shell's `ulimit -f` blocks (512 bytes in dash, 1,024 in
+bash: 12.8-25.6 MB, in memory). 100,000 records with paths of ~60 characters fit, as
+many files as the Python walk lists; a folder of millions of files stops `find` about
+where that walk stops, rather than filling the job's memory or outlasting the walk."""
 MAX_SCANS = 4
 """Folders scanned per capture (each is a process and up to 25.6 MB of memory); any
 others are fingerprinted by the Python walk."""
@@ -57,13 +62,6 @@ def fingerprint(records: list[bytes]) -> str:
     import hashlib  # here, not at import: the scans are started first on the failure path
 
     return "files:" + hashlib.sha256(b"\0".join(sorted(records))).hexdigest()
-
-
-MAX_OUTPUT_BLOCKS = 25_000
-"""`find`'s output limit in the shell's `ulimit -f` blocks (512 bytes in dash, 1,024 in
-bash: 12.8-25.6 MB, in memory). 100,000 records with paths of ~60 characters fit, as
-many files as the Python walk lists; a folder of millions of files stops `find` about
-where that walk stops, rather than filling the job's memory or outlasting the walk."""
 
 
 def _find_argv(folder: str, blocks: int) -> list[str]:
