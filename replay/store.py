@@ -251,6 +251,24 @@ class LocalStore:
         except FileNotFoundError as exc:
             raise UntrustedCaptureError(f"blob {digest[:12]} is missing from {self.root}") from exc
 
+    def copy_blob(self, digest: str, target: str | os.PathLike[str]) -> None:
+        """Copy a blob to `target` (replacing it), refusing a blob that is missing or of
+        another hash: a replay rebuilds its files from a store it does not trust."""
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)  # an earlier replay's copy
+        with self.open_blob(digest) as f:
+            data = f.read() if os.fstat(f.fileno()).st_size <= SMALL else None
+        if data is not None:  # small: read once, hashed and written from memory
+            actual = hash_bytes(data)
+            if actual == digest:
+                target.write_bytes(data)
+        else:
+            actual = copy_and_hash(self.blob_path(digest), target)[0]
+        if actual != digest:
+            target.unlink(missing_ok=True)
+            raise UntrustedCaptureError(f"blob {digest[:12]} does not match its hash")
+
     def read_blob(self, digest: str, limit: int = MAX_MANIFEST) -> bytes:
         """Read a blob fully, refusing blobs larger than `limit` or of another hash."""
         with self.open_blob(digest) as f:

@@ -80,6 +80,19 @@ def test_replay_reproduces_the_captured_failure(captured, clean_env, tmp_path):
     assert "KeyError: 'apac'" in result.stderr  # the step's own traceback
 
 
+def test_an_input_whose_blob_was_altered_is_refused(captured, clean_env, tmp_path, store_dir):
+    capture_id, _ = captured
+    manifest = LocalStore(store_dir).load(capture_id)
+    (item,) = [i for i in manifest.inputs if i.path.endswith("sales.csv")]
+    blob = LocalStore(store_dir).blob_path(item.sha256)
+    blob.chmod(0o644)
+    blob.write_text("amount,region\n1,eu\n")
+    result = run_replay(["run", capture_id], clean_env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"blob {item.sha256[:12]} does not match its hash" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_fixed_working_copy_passes(captured, clean_env, tmp_path):
     capture_id, script = captured
     fixed = tmp_path / "fixed"

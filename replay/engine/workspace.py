@@ -80,14 +80,8 @@ def _materialise_files(store: LocalStore, files: Iterable[Mapping[str, Any]], de
         if not ref["copied"] or ref["sha256"] is None:
             missing.append(ref["path"])
             continue
-        _copy_blob(store, ref["sha256"], target)
+        store.copy_blob(ref["sha256"], target)
     return missing
-
-
-def _copy_blob(store: LocalStore, digest: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with store.open_blob(digest) as src, open(target, "wb") as out:
-        shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _local_name(path: str) -> str:
@@ -180,7 +174,7 @@ def _place_input(
         if not item["copied"] or item["sha256"] is None:
             missing.append(path)
             return None
-        _copy_blob(store, item["sha256"], target)
+        store.copy_blob(item["sha256"], target)
         return target
     target.mkdir(parents=True, exist_ok=True)
     not_copied = _materialise_files(store, item["files"], target)

@@ -71,7 +71,7 @@ def harness_spec(manifest: Manifest, ws: Workspace, store: LocalStore) -> dict[s
         if section.parquet is None:
             raise UntrustedCaptureError(f"{manifest.id}: a tabular mini-batch without its Parquet blob")
         target = ws.root / "minibatch" / PARQUET
-        _copy_blob(store, section.parquet, target)
+        store.copy_blob(section.parquet, target)
         parquet, roots = str(target), [str(target)]
     return {
         "kind": section.kind,
@@ -83,17 +83,6 @@ def harness_spec(manifest: Manifest, ws: Workspace, store: LocalStore) -> dict[s
                     "partition_format": section.dataset.partition_format},
         "timeout": section.run_invocation_timeout,
     }
-
-
-def _copy_blob(store: LocalStore, digest: str, target: Path) -> None:
-    from replay.hashing import copy_and_hash
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.unlink(missing_ok=True)  # an earlier replay's copy
-    if not store.has_blob(digest):
-        raise UntrustedCaptureError(f"the mini-batch's blob {digest[:12]} is missing from {store.root}")
-    if copy_and_hash(store.blob_path(digest), target)[0] != digest:
-        raise UntrustedCaptureError(f"the mini-batch's blob {digest[:12]} does not match its hash")
 
 
 def run_minibatch(spec: dict[str, Any]) -> Ended:
