@@ -374,7 +374,14 @@ class LocalStore:
             raise CaptureNotFound(f"capture {capture_id} has no manifest in {self.root}") from None
         if not stat.S_ISREG(st.st_mode):
             raise UntrustedCaptureError(f"{capture_id}: manifest.json is not a regular file")
-        return path.read_bytes()
+        too_big = UntrustedCaptureError(f"{capture_id}: manifest larger than {MAX_MANIFEST} bytes")
+        if st.st_size > MAX_MANIFEST:  # refused before it is read
+            raise too_big
+        with open(path, "rb") as f:
+            payload = f.read(MAX_MANIFEST + 1)
+        if len(payload) > MAX_MANIFEST:  # it grew since
+            raise too_big
+        return payload
 
     @staticmethod
     def _check_owner(capture_id: str, named: object, origin: str | None = None) -> None:
@@ -401,7 +408,7 @@ class LocalStore:
         from replay import schema, validated
 
         def check(payload: bytes) -> dict[str, Any]:
-            doc = schema.validate(payload, origin=capture_id) if len(payload) <= MAX_MANIFEST else None
+            doc = schema.validate(payload, origin=capture_id)
             if doc is None:
                 return self.parse_manifest(payload, origin=capture_id).model_dump(mode="json")
             return doc

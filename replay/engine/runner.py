@@ -88,7 +88,6 @@ def harness_spec(manifest: Mapping[str, Any], ws: Workspace, options: RunOptions
         attach = {"host": options.host, "port": options.port, "from_start": options.from_start,
                   "ready_file": str(ready)}
     return {
-        "capture_id": manifest["id"],
         "store": str(store.root),
         "mode": step["mode"],
         "target": target,
