@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,25 @@ def test_the_schema_is_part_of_the_validation_cache_fingerprint():
     assert {"bundle.py", "document.py", "schema.py", "manifest.schema.json"} <= set(validated.SCHEMA_SOURCES)
     folder = os.path.dirname(schema.SCHEMA_FILE)
     assert all(os.path.isfile(os.path.join(folder, name)) for name in validated.SCHEMA_SOURCES)
+
+
+@pytest.mark.parametrize("name", validated.SCHEMA_SOURCES)
+def test_an_edit_to_any_schema_source_changes_the_fingerprint(name, tmp_path, monkeypatch):
+    folder = os.path.dirname(validated.__file__)
+    for source in validated.SCHEMA_SOURCES:
+        shutil.copy(os.path.join(folder, source), tmp_path / source)
+    original = validated.fingerprint()
+    monkeypatch.setattr(validated, "__file__", str(tmp_path / "validated.py"))
+    try:
+        validated.fingerprint.cache_clear()
+        copied = validated.fingerprint()
+        with open(tmp_path / name, "ab") as f:
+            f.write(b"\n")
+        validated.fingerprint.cache_clear()
+        edited = validated.fingerprint()
+    finally:
+        validated.fingerprint.cache_clear()
+    assert copied == original and edited not in (None, original)
 
 
 def _capture(tmp_path: Path, write_script, clean_env: dict[str, str], store_dir: Path) -> str:
