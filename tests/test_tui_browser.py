@@ -75,6 +75,18 @@ async def test_enter_opens_the_capture_in_tabs_and_escape_returns(app: ReplayApp
         assert isinstance(app.screen, BrowserScreen)
 
 
+async def test_a_capture_that_cannot_be_read_is_said_and_the_browser_stays(app: ReplayApp) -> None:
+    manifest = app.context.store.capture_dir("b71c09e2aa31") / "manifest.json"
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await wait_until(pilot, lambda: len(shown_ids(app)) == 3)
+        manifest.write_text("{not json")
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: bool(app._notifications))
+        (said,) = app._notifications
+        assert said.title == "cannot open capture" and "b71c09e2aa31" in said.message
+        assert isinstance(app.screen, BrowserScreen) and app.is_running
+
+
 async def test_the_logs_tab_narrows_to_the_lines_matching_the_search(app: ReplayApp) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_until(pilot, lambda: len(shown_ids(app)) == 3)

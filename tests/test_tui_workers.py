@@ -58,6 +58,11 @@ def _classes_running_workers() -> list[type]:
     return found
 
 
+def test_the_search_for_nodes_running_workers_finds_them() -> None:
+    names = {cls.__name__ for cls in _classes_running_workers()}
+    assert {"BrowserScreen", "DebuggerScreen", "DetailScreen"} <= names
+
+
 @pytest.mark.parametrize("cls", _classes_running_workers(), ids=lambda c: c.__name__)
 def test_every_node_running_workers_reports_their_failures(cls: type) -> None:
     """Textual posts a worker's state only to the node that started it."""

@@ -50,11 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Start-up (Textual's import, the store's listing, the first screens) allocates
-    # several hundred thousand objects that live as long as the app, and the cyclic
-    # collector scanned them again and again while they were made (110-165 ms, one
-    # full pass of 40 ms, for 10,000 captures). So it waits until they are made, and
-    # they are then frozen out of every later pass.
+    # Start-up (Textual's import, the store's listing read into rows) allocates several
+    # hundred thousand objects that live as long as the app, and the cyclic collector
+    # scanned them again and again while they were made (110-165 ms, one full pass of
+    # 40 ms, for 10,000 captures). So it waits until the app object is made, and they
+    # are then frozen out of every later pass; the first screens are made after that.
     gc.disable()
     try:
         with open_app(args) as app:

@@ -20,7 +20,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from replay.errors import ReplayError
 from tui.context import AppContext
 from tui.loading import (
     Listing,
@@ -49,6 +48,7 @@ class BrowserScreen(ShowsWorkerFailures, Screen[None]):
     CSS_PATH = "browser.tcss"
     FAILURE_TITLES: ClassVar[dict[str, str]] = {
         "listing": "cannot read the store", "verdicts": "cannot read the verdicts",
+        "open": "cannot open capture",
     }
     AUTO_FOCUS = "#filter"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -190,11 +190,8 @@ class BrowserScreen(ShowsWorkerFailures, Screen[None]):
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open(self, capture_id: str) -> None:
-        try:
-            opened = open_capture(self._app_context.thread_store(), capture_id)
-        except (ReplayError, OSError) as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="cannot open capture", severity="error")
-            return
+        opened = open_capture(self._app_context.thread_store(), capture_id)
+        self._app_context.insights  # noqa: B018 - imports the analyses here, off the UI thread
         self.post_message(self.CaptureReady(opened))
 
     def on_browser_screen_capture_ready(self, message: CaptureReady) -> None:
