@@ -108,6 +108,13 @@ class SSHServer:
         return self.dir / "client_ed25519"
 
     @property
+    def host_fingerprint(self) -> str:
+        """The server's host key fingerprint as OpenSSH prints it (SHA256:...)."""
+        import paramiko
+
+        return str(paramiko.Ed25519Key.from_private_key_file(str(self.dir / "host_ed25519")).fingerprint)
+
+    @property
     def readonly_key(self) -> Path:
         return self.dir / "readonly_ed25519"
 

@@ -15,11 +15,6 @@ from replay.remote.ssh import connect
 from tests.sshd import SSHServer, free_port, write_key
 
 
-def host_fingerprint(server: SSHServer) -> str:
-    key = paramiko.Ed25519Key.from_private_key_file(str(server.dir / "host_ed25519"))
-    return key.fingerprint
-
-
 def test_known_host_and_authorized_key_connect(sshd: SSHServer, ssh_options: SSHOptions) -> None:
     with connect(sshd.target, ssh_options) as connection:
         assert connection.is_active()
@@ -36,7 +31,7 @@ def test_unknown_host_key_is_refused_showing_its_fingerprint(
     with pytest.raises(HostKeyError) as refused:
         connect(sshd.target, options)
 
-    assert host_fingerprint(sshd) in str(refused.value)
+    assert sshd.host_fingerprint in str(refused.value)
     assert "--accept-new-host-key" in str(refused.value)
     assert empty.read_text() == ""
 
@@ -54,7 +49,7 @@ def test_accept_new_host_key_records_it_once_and_then_it_is_known(
     connect(sshd.target, dataclasses.replace(trusting, accept_new_host_key=False)).close()
 
     assert known.read_text() == f"[127.0.0.1]:{sshd.port} {sshd.host_key_line}\n"
-    assert len(notices) == 1 and host_fingerprint(sshd) in notices[0]
+    assert len(notices) == 1 and sshd.host_fingerprint in notices[0]
 
 
 def test_changed_host_key_is_refused_even_when_accepting_new_keys(
@@ -70,7 +65,7 @@ def test_changed_host_key_is_refused_even_when_accepting_new_keys(
 
     message = str(refused.value)
     assert "CHANGED" in message
-    assert host_fingerprint(sshd) in message and impostor.fingerprint in message
+    assert sshd.host_fingerprint in message and impostor.fingerprint in message
     assert "ssh-keygen -R" in message
     assert known.read_text().count("\n") == 1
 

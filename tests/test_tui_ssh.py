@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import paramiko
 import pytest
 from textual.app import App
 
@@ -23,7 +22,7 @@ from replay.remote import tunnel as tunnel_module
 from replay.remote.tunnel import Tunnel, TunnelEvent
 from tests.conftest import run_replay
 from tests.sshd import SSHServer
-from tests.tui_helpers import SCORE_PATH, ScriptedDebuggee, fixture_store, wait_until
+from tests.tui_helpers import SCORE_PATH, ScriptedDebuggee, fixture_store, source, status, wait_until
 from tui.screens.debugger import DebuggerScreen
 from tui.widgets.capture_table import CaptureTable
 from tui.widgets.source_view import SourceView
@@ -38,15 +37,9 @@ def tui_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def host_fingerprint(server: SSHServer) -> str:
-    """The server's host key fingerprint as OpenSSH prints it (SHA256:…)."""
-    return str(paramiko.Ed25519Key.from_private_key_file(str(server.dir / "host_ed25519")).fingerprint)
-
-
 def stopped_at_line(app: App[int], line: int) -> bool:
-    screen = app.screen
-    return (isinstance(screen, DebuggerScreen) and screen.query_one(StatusLine).phase == "stopped"
-            and screen.query_one(SourceView).current_line == line)
+    return (isinstance(app.screen, DebuggerScreen) and status(app).phase == "stopped"  # type: ignore[arg-type]
+            and source(app).current_line == line)  # type: ignore[arg-type]
 
 
 async def test_the_debugger_attaches_through_the_tunnel_with_the_browser_under_it(
@@ -90,7 +83,7 @@ def test_an_unknown_host_key_is_refused_with_its_fingerprint_before_anything_sta
     done = run_replay(["tui", "--store", str(store.root), "--ssh", sshd.target, "--remote-port",
                        str(debuggee.port), "-i", str(sshd.client_key)], env, timeout=60)
 
-    fingerprint = re.escape(host_fingerprint(sshd))
+    fingerprint = re.escape(sshd.host_fingerprint)
     assert done.returncode != 0
     assert re.fullmatch(rf"replay: host key of \[127\.0\.0\.1\]:{sshd.port} is not known "
                         rf"\(ssh-ed25519 {fingerprint}; not in {re.escape(str(known_hosts))}\)\. .*"

@@ -12,6 +12,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 import tui
+from tests.tui_helpers import wait_until
 from tui.worker_failures import ShowsWorkerFailures
 
 
@@ -39,10 +40,7 @@ class Host(App[None]):
 async def test_failures_are_notified_with_their_titles_and_the_app_goes_on() -> None:
     app = Host()
     async with app.run_test(notifications=True) as pilot:
-        for _ in range(100):
-            if len(app._notifications) >= 2:
-                break
-            await pilot.pause(0.05)
+        await wait_until(pilot, lambda: len(app._notifications) >= 2, state=lambda: list(app._notifications))
         said = {(n.title, n.message, n.severity) for n in app._notifications}
         assert said == {("cannot read it", "disk on fire", "error"), ("_plain failed", "bad value", "error")}
         assert app.is_running
