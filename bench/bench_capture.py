@@ -21,37 +21,20 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
+
+from _common import bench_env, timed, verdict
 
 PY = sys.executable
 REPLAY = [str(Path(PY).with_name("replay"))]  # the console script, as users run it
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
 def synced_timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     os.sync()
     return timed(cmd, env)
-
-
-def env_without_replay() -> dict[str, str]:
-    """This machine sets PYTHONDONTWRITEBYTECODE, which makes every run recompile
-    replay's modules; users' machines cache bytecode, so the benchmarks do too."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("REPLAY_") and k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
 
 
 def overhead(work: Path, rounds: int) -> bool:
@@ -74,16 +57,17 @@ def overhead(work: Path, rounds: int) -> bool:
     """))
     trivial = work / "trivial.py"
     trivial.write_text("print('ok')\n")
-    env = {**env_without_replay(), "REPLAY_STORE": str(work / "store")}
+    env = {**bench_env(), "REPLAY_STORE": str(work / "store")}
     met = True
-    for name, script, target in (("1 s CPU step, 1,000 files", cpu, "+5%"),
-                                 ("trivial step", trivial, "+40 ms")):
+    targets = (("1 s CPU step, 1,000 files", cpu, "+5%", lambda p, w: w / p - 1 <= 0.05),
+               ("trivial step", trivial, "+40 ms", lambda p, w: w - p <= 0.040))
+    for name, script, target, within in targets:
         plain, wrapped = [], []
         for _ in range(rounds):
             plain.append(timed([PY, str(script)], env))
             wrapped.append(timed([*REPLAY, "capture", "--", "python", str(script)], env))
         p, w = statistics.median(plain), statistics.median(wrapped)
-        ok = w / p - 1 <= 0.05 if target == "+5%" else w - p <= 0.040
+        ok = within(p, w)
         met = met and ok
         print(f"overhead  {name:28} python {p * 1000:7.1f} ms   replay capture {w * 1000:7.1f} ms"
               f"   +{(w - p) * 1000:6.1f} ms ({(w / p - 1) * 100:+.1f}%)   target {target} {verdict(ok)}")
@@ -101,7 +85,7 @@ def capture_vs_cp(work: Path, name: str, source: Path, total_bytes: int, rounds:
                   target: float) -> bool:
     """The throughput target (ratio to cp -r) and the 10x second capture; True when both are met."""
     step = failing_step(work)
-    env = env_without_replay()
+    env = bench_env()
     if rounds % 2:
         raise ValueError("rounds must be even, so that each command goes first as often")
     ratios, ours, theirs = [], [], []

@@ -27,6 +27,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from _common import bench_env, timed, verdict
+
 from replay.dap import attach
 
 PY = sys.executable
@@ -48,11 +50,8 @@ STEP = """
 
 
 def env_for(store: Path) -> dict[str, str]:
-    """The commands' environment. Without PYTHONDONTWRITEBYTECODE (set on this machine),
-    which would make every `replay` process recompile `replay`: users' machines cache
-    bytecode."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("REPLAY_") and k != "PYTHONDONTWRITEBYTECODE"}
+    """The commands' environment (`bench_env`), with this run's store and user cache."""
+    env = bench_env()
     env["REPLAY_STORE"] = str(store)
     env["XDG_CACHE_HOME"] = str(store.parent / "user-cache")  # validated manifests
     return env
@@ -67,16 +66,6 @@ def make_capture(work: Path, seconds: float) -> tuple[str, dict[str, str]]:
                          env=env, cwd=work, capture_output=True, text=True)
     capture_id = out.stderr.split("replay: captured ")[1].split()[0]
     return capture_id, env
-
-
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
 
 
 def run_overhead(work: Path, rounds: int) -> bool:

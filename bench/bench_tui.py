@@ -45,6 +45,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _common import bench_env  # noqa: E402
+
 from replay.bundle import Manifest  # noqa: E402
 from replay.store import LocalStore  # noqa: E402
 
@@ -112,7 +114,7 @@ async def open_and_filter(root: Path) -> tuple[float, float, int]:
 def command_env() -> dict[str, str]:
     """The environment of the timed commands: bytecode cached, no inherited replay
     settings, this checkout's `replay` and `tui` (whatever is installed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAY_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env = bench_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
