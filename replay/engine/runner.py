@@ -111,7 +111,7 @@ def _minibatch(manifest: Mapping[str, Any], ws: Workspace, store: LocalStore) ->
         return None
     from replay.parallel.minibatch import harness_spec as minibatch_spec
 
-    return minibatch_spec(store.load(manifest["id"]), ws, store)
+    return minibatch_spec(manifest, ws, store)
 
 
 def replay_step(

@@ -21,7 +21,7 @@ import json
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,14 +41,13 @@ from replay.parallel.contract import (
 from replay.parallel.section import MiniBatchSection
 
 if TYPE_CHECKING:
-    from replay.bundle import Manifest
     from replay.engine.workspace import Workspace
     from replay.store import LocalStore
 
 PARQUET = "mini_batch.parquet"
 
 
-def harness_spec(manifest: Manifest, ws: Workspace, store: LocalStore) -> dict[str, Any]:
+def harness_spec(manifest: Mapping[str, Any], ws: Workspace, store: LocalStore) -> dict[str, Any]:
     """The mini-batch part of the harness spec: content and context, at their local places."""
     section = MiniBatchSection.of(manifest)
     if section.content_error:
@@ -65,11 +64,11 @@ def harness_spec(manifest: Manifest, ws: Workspace, store: LocalStore) -> dict[s
         for path in section.files or []:
             local = ws.paths.map_path(path)
             if local is None:
-                raise UntrustedCaptureError(f"{manifest.id}: mini-batch file {path} is not among its inputs")
+                raise UntrustedCaptureError(f"{manifest['id']}: mini-batch file {path} is not among its inputs")
             files.append(local)
     else:
         if section.parquet is None:
-            raise UntrustedCaptureError(f"{manifest.id}: a tabular mini-batch without its Parquet blob")
+            raise UntrustedCaptureError(f"{manifest['id']}: a tabular mini-batch without its Parquet blob")
         target = ws.root / "minibatch" / PARQUET
         store.copy_blob(section.parquet, target)
         parquet, roots = str(target), [str(target)]

@@ -49,7 +49,7 @@ def job_captures(store: LocalStore) -> list[JobCapture]:
         if row.get("kind") != "minibatch":
             continue
         try:
-            section = MiniBatchSection.of(store.load(row["id"]))
+            section = MiniBatchSection.of(store.load_document(row["id"]))
         except ReplayError:
             continue  # unreadable captures are `replay verify`'s to report
         content = section.parquet or "\n".join(section.files or [])
@@ -84,7 +84,7 @@ def select_job(captures: list[JobCapture], job: str | None = None) -> list[JobCa
 def minibatch_of(store: LocalStore, capture_id: str, index: int) -> str:
     """The capture of mini-batch `index` in the job run that capture `capture_id` is from."""
     try:
-        job_id = MiniBatchSection.of(store.load(capture_id)).job_id
+        job_id = MiniBatchSection.of(store.load_document(capture_id)).job_id
     except ReplayError as exc:
         raise UsageError(f"--mini-batch needs a capture of a batch step's mini-batch: {exc}") from None
     siblings = select_job(job_captures(store), job_id)

@@ -9,11 +9,12 @@ is written, and when one is read back to be replayed (captures are untrusted).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from replay.bundle import Manifest, Sha256
+from replay.bundle import Sha256
 from replay.errors import UntrustedCaptureError
 
 KEY = "minibatch"
@@ -71,15 +72,17 @@ class MiniBatchSection(_Strict):
     """The runner's `ParallelRunConfig`, for the record; nothing reads it back."""
 
     @classmethod
-    def of(cls, manifest: Manifest) -> MiniBatchSection:
-        """The section of a mini-batch capture, validated; a clear error for anything else."""
-        if manifest.kind != "minibatch":
-            raise UntrustedCaptureError(f"capture {manifest.id} is a {manifest.kind} capture, not a mini-batch")
+    def of(cls, manifest: Mapping[str, Any]) -> MiniBatchSection:
+        """The section of a mini-batch capture (a manifest validated already, as plain
+        data: `LocalStore.load_document`), validated; a clear error for anything else."""
+        if manifest["kind"] != "minibatch":
+            raise UntrustedCaptureError(
+                f"capture {manifest['id']} is a {manifest['kind']} capture, not a mini-batch")
         try:
-            return cls.model_validate(manifest.extra.get(KEY))
+            return cls.model_validate(manifest["extra"].get(KEY))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or KEY
             raise UntrustedCaptureError(
-                f"{manifest.id}: invalid mini-batch section at {where}: {first.get('msg', 'invalid')}"
+                f"{manifest['id']}: invalid mini-batch section at {where}: {first.get('msg', 'invalid')}"
             ) from None
