@@ -28,10 +28,14 @@ CHECK_KEY = "x-replay-check"
 """The JSON Schema keyword that names a value's entry in `CHECKS`."""
 
 
+HEX_DIGITS = "0123456789abcdef"
+"""Lowercase hex: what blob hashes and capture ids are spelled in."""
+
+
 def is_hash(value: object) -> bool:
     """A sha256 hex digest, the name of every blob."""
     # str.strip runs in C: what is left after stripping hex digits is not hex.
-    return isinstance(value, str) and len(value) == 64 and not value.strip("0123456789abcdef")
+    return isinstance(value, str) and len(value) == 64 and not value.strip(HEX_DIGITS)
 
 
 def check_sha256(value: str) -> str:
@@ -51,7 +55,7 @@ def check_relpath(value: str) -> str:
 
 def is_capture_id(value: str) -> bool:
     """Twelve lowercase hex digits: the name of every capture's folder."""
-    return len(value) == 12 and not value.strip("0123456789abcdef")
+    return len(value) == 12 and not value.strip(HEX_DIGITS)
 
 
 def check_capture_id(value: str) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from replay import document
-from replay.document import is_capture_id, is_hash
+from replay.document import HEX_DIGITS, is_capture_id, is_hash
 from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
 from replay.hashing import SMALL, copy_and_hash, hash_bytes, hash_file
 
@@ -59,7 +59,7 @@ def _proc_fd() -> int:
 def resolve_prefix(available: list[str] | tuple[str, ...], prefix: str, where: str) -> str:
     """The one capture id among `available` that starts with `prefix`."""
     p = prefix.strip().lower()
-    if not p or p.strip("0123456789abcdef"):
+    if not p or p.strip(HEX_DIGITS):
         raise CaptureNotFound(f"{prefix!r} is not a capture id (ids are hex, like 3f9a2c81d0e4)")
     matches = [i for i in available if i.startswith(p)]
     if not matches:
