@@ -8,7 +8,6 @@ path and size only (reference-only) and must be supplied at replay.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -18,6 +17,7 @@ from replay.capture.failure import is_library_file
 from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, fingerprint, records_of
 from replay.document import Encoded
 from replay.errors import UntrustedCaptureError
+from replay.hashing import hash_bytes
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class Copier:
         except (ValueError, UntrustedCaptureError):  # a damaged row: copy afresh
             return None
         # Spliced into the manifest unparsed: what was stored must be what comes back.
-        if hashlib.sha256(text.encode()).hexdigest() != text_sha256:
+        if hash_bytes(text.encode()) != text_sha256:
             return None
         return Listing(Encoded(text, blobs), size, largest)
 
@@ -126,7 +126,7 @@ class Copier:
         text = json.dumps(refs, separators=(",", ":"))
         made = Listing(Encoded(text, dict(hashes)), sum(size for _, size in hashes),
                        max(size for _, size in hashes))
-        self.listings.append((folder, fingerprint, text, hashlib.sha256(text.encode()).hexdigest(),
+        self.listings.append((folder, fingerprint, text, hash_bytes(text.encode()),
                               json.dumps(made.files.blobs), made.size, made.largest))
         return made
 

@@ -59,9 +59,9 @@ def records_of(folder: str, files: list[tuple[str, os.stat_result]]) -> list[byt
 
 def fingerprint(records: list[bytes]) -> str:
     """The fingerprint of a folder with these file records (in any order)."""
-    import hashlib  # here, not at import: the scans are started first on the failure path
+    from replay.hashing import hash_bytes  # here: the scans start before the failure path loads
 
-    return "files:" + hashlib.sha256(b"\0".join(sorted(records))).hexdigest()
+    return "files:" + hash_bytes(b"\0".join(sorted(records)))
 
 
 def _find_argv(folder: str, blocks: int) -> list[str]:

@@ -1,0 +1,41 @@
+"""Small amounts are hashed with the interpreter's own sha256, so that a failing job
+need not load OpenSSL; the digests are the same either way."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from replay import hashing
+
+
+@pytest.mark.parametrize("size", [0, 1, 64 << 10, (1 << 20) + 1, 5 << 20])
+def test_every_path_gives_sha256(tmp_path, size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    expected = hashlib.sha256(data).hexdigest()
+    assert hashing.hash_bytes(data) == expected
+    source = tmp_path / "data.bin"
+    source.write_bytes(data)
+    assert hashing.hash_file(source) == (expected, size)
+    assert hashing.copy_and_hash(source, tmp_path / "copy.bin") == (expected, size)
+    assert (tmp_path / "copy.bin").read_bytes() == data
+
+
+def test_a_process_switches_to_openssl_after_its_first_megabyte() -> None:
+    code = """
+import sys
+from replay import hashing
+kinds = []
+for size in (100_000, 900_000, 100_000, 10):
+    h = hashing.new_sha256(size)
+    h.update(b"x" * size)
+    kinds.append("openssl" if type(h).__module__ == "_hashlib" else "own")
+print(",".join(kinds), "_hashlib" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # 100 kB and 900 kB fit the first megabyte; the next 100 kB do not, and once OpenSSL
+    # is loaded it does everything.
+    assert result.stdout.split() == ["own,own,openssl,openssl", "True"]
