@@ -7,21 +7,27 @@ is trusted only while the file's device, inode, size, mtime and ctime are unchan
 (a rewrite can restore the mtime, not the ctime) and the blob it names is still in
 the store. The listing cache goes one step further for
 input folders: a folder whose files all stat as before gets its file records back
-whole, encoded already (see `replay.capture.files.Copier.kept`).
+whole, encoded already (see `replay.capture.files.Copier.kept`). The environment cache
+keeps the installed distributions a capture found, and their lockfiles' blobs, under
+the fingerprint of the folders they were read from (`replay.lockfile.fingerprint`).
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
-from collections.abc import Sequence
-from pathlib import Path
+from _thread import _local
+
+try:  # the module the `sqlite3` package wraps, without its date adapters, whose
+    # `datetime` import costs a failing job's capture ~4 ms
+    import _sqlite3 as sqlite3
+except ImportError:  # pragma: no cover - an interpreter that has only the package
+    import sqlite3  # type: ignore[no-redef]
 
 from replay import document
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from replay.store import LocalStore
@@ -42,21 +48,24 @@ CREATE TABLE IF NOT EXISTS listings (
     path TEXT PRIMARY KEY, fingerprint TEXT, files TEXT, files_sha256 TEXT, blobs TEXT,
     size INTEGER, largest INTEGER
 );
-"""
-_VERSION = 1
-_MIGRATE = """
+CREATE TABLE IF NOT EXISTS environments (
+    fingerprint TEXT PRIMARY KEY, distributions TEXT, pylock TEXT, requirements TEXT
+);
 DROP TABLE IF EXISTS hashcache;
 DROP TABLE IF EXISTS listingcache;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 """
-"""Once per index (`PRAGMA user_version`): the caches of earlier versions go (hashcache
-trusted a file whose mtime had been put back)."""
+"""Run once per index, and again when `user_version` is behind: version 1 dropped the
+caches of earlier versions (hashcache trusted a file whose mtime had been put back);
+version 2 added the environment cache."""
+_VERSION = 2
+_ENVIRONMENTS_KEPT = 16
 
 
 class Index:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self._local = threading.local()  # SQLite connections belong to one thread each
+        self._local = _local()  # SQLite connections belong to one thread each
 
     @property
     def _conn(self) -> sqlite3.Connection | None:
@@ -91,19 +100,17 @@ class Index:
                 pass
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # waits 30 s when busy
         try:
-            conn.execute("PRAGMA busy_timeout=30000")
             # The index is a cache rebuilt from the manifests: commits need not reach the
             # disk before returning (each sync costs a capture milliseconds to seconds).
             conn.execute("PRAGMA synchronous=OFF")
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.OperationalError:
-                pass  # another process holds it; the mode is already set or will be
-            conn.executescript(_SCHEMA)
             if conn.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
-                conn.executescript(_MIGRATE)
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
+                except sqlite3.OperationalError:
+                    pass  # another process holds it; the mode is already set or will be
+                conn.executescript(_SCHEMA)
         except BaseException:
             conn.close()
             raise
@@ -228,6 +235,36 @@ class Index:
                 [(p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, h) for p, st, h in hashes],
             )
             db.executemany("INSERT OR REPLACE INTO listings VALUES (?, ?, ?, ?, ?, ?, ?)", listings)
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            self._rollback()
+
+    # -- environment cache ------------------------------------------------------
+    def cached_environment(self, fingerprint: str) -> tuple[str, str, str] | None:
+        """The distributions (JSON text) and the pylock and requirements blobs
+        remembered at `fingerprint`."""
+        try:
+            row = self._db().execute(
+                "SELECT distributions, pylock, requirements FROM environments WHERE fingerprint = ?",
+                (fingerprint,),
+            ).fetchone()
+            return (str(row[0]), str(row[1]), str(row[2])) if row else None
+        except (sqlite3.Error, TypeError, ValueError):  # a damaged row is a miss
+            return None
+
+    def remember_environment(self, fingerprint: str, distributions: str, pylock: str,
+                             requirements: str) -> None:
+        """Remember an environment (`cached_environment`'s row); the oldest go past a
+        few, since every install in the environment makes a new fingerprint."""
+        try:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM environments WHERE fingerprint = ?", (fingerprint,))
+            db.execute("INSERT INTO environments VALUES (?, ?, ?, ?)",
+                       (fingerprint, distributions, pylock, requirements))
+            db.execute("DELETE FROM environments WHERE rowid NOT IN"
+                       " (SELECT rowid FROM environments ORDER BY rowid DESC LIMIT ?)",
+                       (_ENVIRONMENTS_KEPT,))
             db.execute("COMMIT")
         except sqlite3.Error:
             self._rollback()

@@ -11,7 +11,13 @@ from __future__ import annotations
 import builtins
 import os
 import sys
+from _thread import get_ident
 from types import TracebackType
+
+TYPE_CHECKING = False  # typing costs the agent's success path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TextIO
 
 SIGINT = 2  # signal.SIGINT on every POSIX system; `signal` loads only to die by it
 _HARMLESS_FLAGS = frozenset({"-u", "-B", "-Xfrozen_modules=off"})
@@ -156,26 +162,66 @@ def _run_script(path: str) -> None:
             sys.modules["__main__"] = previous
 
 
-def report(ended: Ended, trimmed_tb: TracebackType | None) -> None:
-    """Print what Python prints when an exception ends a program.
+def report(ended: Ended, trimmed_tb: TracebackType | None) -> str | None:
+    """Print what Python prints when an exception ends a program; return the text when
+    Python's own hook printed it (see `show_exception`).
 
     The exception's own traceback is what gets printed, so it is replaced by the
     trimmed one (which drops only the runner's frames)."""
     exc = ended.exc
     if exc is None:
-        return
+        return None
     exc.__traceback__ = trimmed_tb
     if isinstance(exc, SystemExit):
         code = exc.code
         if code is not None and not isinstance(code, int):
             print(code, file=sys.stderr)
-        return
+        return None
     try:
-        sys.excepthook(type(exc), exc, trimmed_tb)
+        return show_exception(sys.excepthook, exc, trimmed_tb)
     except Exception:
         import traceback
 
         traceback.print_exception(type(exc), exc, trimmed_tb)
+        return None
+
+
+def show_exception(hook: Callable[..., object], exc: BaseException,
+                   tb: TracebackType | None) -> str | None:
+    """Call `hook` (a `sys.excepthook`) on `exc`. When it is Python's own hook, also
+    return the text it wrote to stderr: the capture keeps exactly what the job printed
+    without loading `traceback`, which with `linecache`, `tokenize` and `ast` costs a
+    failing job ~15 ms. Other threads' writes in the meantime go through untouched and
+    are not part of the text."""
+    if hook is not sys.__excepthook__ or sys.stderr is None:
+        hook(type(exc), exc, tb)
+        return None
+    stream = sys.stderr
+    transcript = _Transcript(stream)
+    sys.stderr = transcript  # type: ignore[assignment]
+    try:
+        hook(type(exc), exc, tb)
+    finally:
+        if sys.stderr is transcript:
+            sys.stderr = stream
+    return "".join(transcript.parts)
+
+
+class _Transcript:
+    """A stderr stand-in that writes through and keeps what one thread wrote."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._owner = get_ident()
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        if isinstance(text, str) and get_ident() == self._owner:
+            self.parts.append(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def die_by(sig: int) -> None:

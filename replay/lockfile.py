@@ -98,10 +98,16 @@ def _found_in(entry: str) -> Iterator[_Found]:
     except OSError:  # missing, not a directory, or a zip: importlib reads zips, we skip them
         return
     for name in sorted(names):
-        if name.endswith((".dist-info", ".egg-info")) and not name.startswith("~"):
+        if _is_metadata(name):
             found = _from_folder(directory, name)
             if found is not None:
                 yield found
+
+
+def _is_metadata(name: str) -> bool:
+    """A distribution's metadata folder (or distutils' PKG-INFO file); pip leaves
+    `~`-prefixed ones behind while it uninstalls."""
+    return name.endswith((".dist-info", ".egg-info")) and not name.startswith("~")
 
 
 def _iter_found(path: Iterable[str] | None) -> Iterator[_Found]:
@@ -201,6 +207,33 @@ def scan(path: Iterable[str] | None = None) -> list[Dist]:
             }
         )
     return sorted(dists, key=lambda d: d["name"])
+
+
+def fingerprint(python: Mapping[str, str], path: Iterable[str] | None = None) -> str:
+    """What `scan(path)` and the lockfiles made from it depend on, read without opening
+    a file: the interpreter (`python_info()`), and per `path` entry (default `sys.path`)
+    its metadata folders' names, inodes and times. Installers add, remove and rename
+    metadata folders (a reinstall makes a new one) rather than edit them, so an
+    unchanged fingerprint means an unchanged scan. Other entries of a folder, such as
+    the outputs a job writes into its working folder, do not count."""
+    parts = [f"{key}={value}" for key, value in sorted(python.items())]
+    for entry in sys.path if path is None else path:
+        directory = entry or "."
+        parts.append(entry)
+        if directory.endswith(".egg"):
+            names = [os.path.join("EGG-INFO", "PKG-INFO")]
+        else:
+            try:
+                names = sorted(name for name in os.listdir(directory) if _is_metadata(name))
+            except OSError:
+                continue
+        for name in names:
+            try:
+                st = os.stat(os.path.join(directory, name))
+            except OSError:
+                continue
+            parts.append(f"\0{name}\0{st.st_dev}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}")
+    return "\n".join(parts)
 
 
 def module_owners(path: Iterable[str] | None = None) -> dict[str, str]:

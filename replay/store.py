@@ -23,7 +23,6 @@ import json
 import os
 import stat
 from collections.abc import Collection
-from pathlib import Path
 
 from replay import document
 from replay.document import HEX_DIGITS, is_capture_id, is_hash
@@ -33,6 +32,7 @@ from replay.hashing import SMALL, copy_and_hash, hash_bytes, hash_file
 TYPE_CHECKING = False  # typing itself costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
     from typing import Any, BinaryIO
 
     from replay.bundle import Manifest
@@ -41,13 +41,20 @@ if TYPE_CHECKING:
 MAX_MANIFEST = 64 << 20
 
 
-def _remove_quietly(folder: Path) -> None:
+def _remove_quietly(folder: str) -> None:
     """Best-effort removal of an unpublished capture folder (one flat level)."""
     try:
-        for leftover in folder.iterdir():
-            leftover.unlink()
-        folder.rmdir()
+        for leftover in os.listdir(folder):
+            os.unlink(os.path.join(folder, leftover))
+        os.rmdir(folder)
     except OSError:
+        pass
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
         pass
 
 
@@ -70,14 +77,14 @@ def resolve_prefix(available: list[str] | tuple[str, ...], prefix: str, where: s
     return matches[0]
 
 
-def default_store_root(env: dict[str, str] | None = None, cwd: Path | None = None) -> Path:
+def default_store_root(env: dict[str, str] | None = None, cwd: str | None = None) -> str:
     """Where captures go when nobody says: the job's auto-uploaded outputs on the cloud
     ML platform (so captures come back with the run), else a project-local `.replay/`."""
     env = os.environ if env is None else env
-    cwd = Path.cwd() if cwd is None else cwd
+    cwd = os.getcwd() if cwd is None else cwd
     if env.get("AZUREML_RUN_ID"):
-        return cwd / "outputs" / ".replay"
-    return cwd / ".replay"
+        return os.path.join(cwd, "outputs", ".replay")
+    return os.path.join(cwd, ".replay")
 
 
 REMOTE_SCHEME = "sftp"
@@ -92,55 +99,83 @@ def is_remote(spec: str) -> bool:
 
 def resolve_store_spec(spec: str | None) -> str:
     """`--store` beats `REPLAY_STORE` beats the default."""
-    return spec or os.environ.get("REPLAY_STORE") or str(default_store_root())
+    return spec or os.environ.get("REPLAY_STORE") or default_store_root()
 
 
 class LocalStore:
-    """A store in a local folder. Safe for many concurrent writers."""
+    """A store in a local folder. Safe for many concurrent writers.
+
+    What a capture writes (blobs, the manifest, the index) works on string paths: a
+    failing job's agent does not load `pathlib`, which with `urllib.parse` and
+    `ipaddress` costs it ~10 ms. The `Path` views are for readers."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).absolute()
-        self.blobs_dir = self.root / "blobs"
-        self.captures_dir = self.root / "captures"
-        self.tmp_dir = self.root / "tmp"
+        self.folder = os.path.abspath(root)
+        self._blobs = os.path.join(self.folder, "blobs")
+        self._captures = os.path.join(self.folder, "captures")
+        self._tmp = os.path.join(self.folder, "tmp")
         self._index: Index | None = None
         self._shards: set[str] = set()
-        self._blobs = str(self.blobs_dir)
 
     def __repr__(self) -> str:
-        return f"LocalStore({str(self.root)!r})"
+        return f"LocalStore({self.folder!r})"
 
     def __str__(self) -> str:
-        return str(self.root)
+        return self.folder
+
+    @functools.cached_property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.folder)
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def captures_dir(self) -> Path:
+        return self.root / "captures"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
 
     # -- layout ---------------------------------------------------------------
     def ensure(self) -> None:
         """Create the store's folders; raise StoreError when that is not possible."""
         try:
-            for d in (self.blobs_dir, self.captures_dir, self.tmp_dir):
-                d.mkdir(parents=True, exist_ok=True)
+            for d in (self._blobs, self._captures, self._tmp):
+                os.makedirs(d, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create store at {self.root}: {exc.strerror or exc}") from exc
+            raise StoreError(f"cannot create store at {self.folder}: {exc.strerror or exc}") from exc
 
     def exists(self) -> bool:
-        return self.captures_dir.is_dir()
+        return os.path.isdir(self._captures)
 
-    def blob_path(self, digest: str) -> Path:
+    def _blob_file(self, digest: str) -> str:
         if not is_hash(digest):
             raise UntrustedCaptureError(f"not a blob hash: {digest[:80]!r}")
-        return self.blobs_dir / digest[:2] / digest
+        return os.path.join(self._blobs, digest[:2], digest)
 
-    def capture_dir(self, capture_id: str) -> Path:
+    def blob_path(self, digest: str) -> Path:
+        from pathlib import Path
+
+        return Path(self._blob_file(digest))
+
+    def _capture_folder(self, capture_id: str) -> str:
         if not is_capture_id(capture_id):
             raise UntrustedCaptureError(f"not a capture id: {capture_id[:40]!r}")
-        return self.captures_dir / capture_id
+        return os.path.join(self._captures, capture_id)
+
+    def capture_dir(self, capture_id: str) -> Path:
+        from pathlib import Path
+
+        return Path(self._capture_folder(capture_id))
 
     # -- blobs ----------------------------------------------------------------
     def has_blob(self, digest: str) -> bool:
-        # String paths, not pathlib: called once per input file on every capture.
-        if not is_hash(digest):
-            raise UntrustedCaptureError(f"not a blob hash: {digest[:80]!r}")
-        return os.path.isfile(os.path.join(self._blobs, digest[:2], digest))
+        return os.path.isfile(self._blob_file(digest))
 
     def present(self, digests: Collection[str]) -> set[str]:
         """The blobs among `digests` that the store holds. Past a few hundred, listing
@@ -158,22 +193,25 @@ class LocalStore:
                 continue
         return held & set(digests)
 
-    def _tmp_file(self) -> Path:
-        return self.tmp_dir / f"blob-{os.getpid()}-{os.urandom(6).hex()}"
+    def _tmp_file(self) -> str:
+        return os.path.join(self._tmp, f"blob-{os.getpid()}-{os.urandom(6).hex()}")
 
-    def _place(self, tmp: Path, digest: str) -> None:
+    def _place(self, tmp: str, digest: str) -> None:
         final = self._shard(digest)
-        if final.exists():
-            tmp.unlink(missing_ok=True)
+        if os.path.exists(final):
+            _unlink_quietly(tmp)
             return
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
-    def _shard(self, digest: str) -> Path:
+    def _shard(self, digest: str) -> str:
         """The blob's final path, its shard folder created once per store object."""
-        final = self.blob_path(digest)
+        final = self._blob_file(digest)
         if digest[:2] not in self._shards:
-            final.parent.mkdir(exist_ok=True)
+            try:
+                os.mkdir(os.path.dirname(final))
+            except FileExistsError:
+                pass
             self._shards.add(digest[:2])
         return final
 
@@ -188,7 +226,7 @@ class LocalStore:
             return digest
         final = self._shard(digest)
         try:
-            fd = os.open(self.tmp_dir, os.O_TMPFILE | os.O_WRONLY, 0o444)
+            fd = os.open(self._tmp, os.O_TMPFILE | os.O_WRONLY, 0o444)
             proc = _proc_fd()
         except (OSError, AttributeError):  # a filesystem without unnamed files, or no /proc
             tmp = self._tmp_file()
@@ -220,7 +258,7 @@ class LocalStore:
             digest, size = copy_and_hash(src, tmp)
             self._place(tmp, digest)
         finally:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)
         return digest, size
 
     def add_stream(self, stream: BinaryIO, expected: str | None = None) -> tuple[str, int]:
@@ -241,7 +279,7 @@ class LocalStore:
                 raise UntrustedCaptureError(f"blob {expected[:12]} arrived with hash {digest[:12]}")
             self._place(tmp, digest)
         finally:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)
         return digest, size
 
     def open_blob(self, digest: str) -> BinaryIO:
@@ -254,6 +292,8 @@ class LocalStore:
     def copy_blob(self, digest: str, target: str | os.PathLike[str]) -> None:
         """Copy a blob to `target` (replacing it), refusing a blob that is missing or of
         another hash: a replay rebuilds its files from a store it does not trust."""
+        from pathlib import Path
+
         target = Path(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)  # an earlier replay's copy
@@ -293,11 +333,11 @@ class LocalStore:
     def new_id() -> str:
         return os.urandom(6).hex()
 
-    def publish(self, manifest: Manifest) -> Path:
+    def publish(self, manifest: Manifest) -> None:
         """Publish a validated capture atomically. Its blobs must already be in the store."""
-        return self.publish_document(manifest.model_dump(mode="json"))
+        self.publish_document(manifest.model_dump(mode="json"))
 
-    def publish_document(self, doc: dict[str, Any]) -> Path:
+    def publish_document(self, doc: dict[str, Any]) -> None:
         """Publish a manifest given as plain JSON data (the agent's way: no pydantic on
         a job's failure path; every reader validates it). Blobs must be in the store."""
         self.ensure()
@@ -306,11 +346,11 @@ class LocalStore:
         for digest in sorted(needed - self.present(needed))[:1]:
             raise StoreError(f"cannot publish {capture_id}: blob {digest[:12]} missing")
         payload = document.encode(doc)
-        final = self.capture_dir(capture_id)
-        work = self.tmp_dir / f"cap-{capture_id}-{os.urandom(4).hex()}"
+        final = self._capture_folder(capture_id)
+        work = os.path.join(self._tmp, f"cap-{capture_id}-{os.urandom(4).hex()}")
         try:
-            work.mkdir(mode=0o700)
-            with open(work / "manifest.json", "wb") as f:
+            os.mkdir(work, 0o700)
+            with open(os.path.join(work, "manifest.json"), "wb") as f:
                 f.write(payload)
             os.chmod(work, 0o755)
             os.rename(work, final)
@@ -318,7 +358,6 @@ class LocalStore:
             _remove_quietly(work)
             raise StoreError(f"cannot publish capture {capture_id}: {exc.strerror or exc}") from exc
         self.index().add_rows([document.summary(doc)])
-        return final
 
     def publish_raw(self, capture_id: str, payload: bytes, manifest: Manifest | None = None) -> Manifest:
         """Publish manifest bytes that came from elsewhere, validated first unless the
@@ -338,7 +377,7 @@ class LocalStore:
     def ids(self) -> list[str]:
         """Published capture ids, read from the folder (the source of truth)."""
         try:
-            names = os.listdir(self.captures_dir)
+            names = os.listdir(self._captures)
         except FileNotFoundError:
             return []
         return [n for n in names if is_capture_id(n)]
@@ -431,7 +470,7 @@ class LocalStore:
         if self._index is None:
             from replay.index import Index
 
-            self._index = Index(self.root / "index.sqlite")
+            self._index = Index(os.path.join(self.folder, "index.sqlite"))
         return self._index
 
     def list(self) -> list[dict[str, Any]]:

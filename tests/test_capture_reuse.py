@@ -251,5 +251,5 @@ def test_an_older_index_loses_its_old_caches_once(tmp_path):
     assert store.index().cached_hashes([("/data/x", os.stat(tmp_path))]) == {}
     with sqlite3.connect(store.root / "index.sqlite") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert "hashcache" not in tables and {"filehashes", "listings"} <= tables
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert "hashcache" not in tables and {"filehashes", "listings", "environments"} <= tables
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2

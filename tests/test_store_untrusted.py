@@ -128,8 +128,8 @@ def test_default_store_follows_the_job(tmp_path):
     """Inside a cloud ML job captures go to the outputs folder the platform uploads."""
     from replay.store import default_store_root
 
-    assert default_store_root({"AZUREML_RUN_ID": "run-1"}, tmp_path) == tmp_path / "outputs" / ".replay"
-    assert default_store_root({}, tmp_path) == tmp_path / ".replay"
+    assert default_store_root({"AZUREML_RUN_ID": "run-1"}, str(tmp_path)) == str(tmp_path / "outputs" / ".replay")
+    assert default_store_root({}, str(tmp_path)) == str(tmp_path / ".replay")
 
 
 @pytest.mark.parametrize("count", [3, 600])  # a stat per blob, and one listing per shard

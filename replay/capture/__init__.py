@@ -20,6 +20,7 @@ from replay.launch import (
     plan_from_command,
     report,
     run_in_process,
+    show_exception,
     source_root,
 )
 
@@ -101,8 +102,9 @@ def capture_command(cmd: list[str], options: CaptureOptions) -> int:
 
         trimmed = trim_traceback(ended.tb)
     agent.stop_watching()
-    report(ended, trimmed)
-    agent.finish(ended.exc, trimmed, ended.exit_code, children_captured=children.collect())
+    shown = report(ended, trimmed)
+    agent.finish(ended.exc, trimmed, ended.exit_code, children_captured=children.collect(),
+                 shown=shown)
     if ended.interrupted:
         die_by(SIGINT)
     return ended.exit_code
@@ -162,19 +164,20 @@ def install(options: CaptureOptions | None = None, name: str | None = None) -> N
     previous = sys.excepthook
 
     def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        previous(kind, exc, tb)
-        _finish(agent, exc, tb, exit_code_of(exc))
+        shown = show_exception(previous, exc, tb)
+        _finish(agent, exc, tb, exit_code_of(exc), shown)
 
     sys.excepthook = excepthook
     _hook_exit(agent)
 
 
-def _finish(agent: Agent, exc: BaseException | None, tb: TracebackType | None, code: int) -> None:
+def _finish(agent: Agent, exc: BaseException | None, tb: TracebackType | None, code: int,
+            shown: str | None = None) -> None:
     global _installed
     if _installed is None:
         return
     _installed = None
-    capture_id = agent.finish(exc, tb, code)
+    capture_id = agent.finish(exc, tb, code, shown=shown)
     report_path = os.environ.get(REPORT_ENV)
     if capture_id and report_path:
         try:

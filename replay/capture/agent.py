@@ -139,8 +139,10 @@ class Agent:
         exit_code: int,
         signal: int | None = None,
         children_captured: bool = False,
+        shown: str | None = None,
     ) -> str | None:
-        """Write a capture if the step failed (or `always`); return its id.
+        """Write a capture if the step failed (or `always`); return its id. `shown`:
+        the traceback of `exc` as it was printed, when known.
 
         When a child process already captured the failure and this process has no
         exception of its own (an orchestrator that exits non-zero because its step
@@ -153,7 +155,7 @@ class Agent:
         result: dict[str, Any] = {}
         abandoned = False
         try:
-            abandoned, exc = self._write(exc, tb, exit_code, signal, children_captured, result)
+            abandoned, exc = self._write(exc, tb, exit_code, signal, children_captured, shown, result)
         finally:
             for folder_scan in (self.scans or {}).values():
                 if abandoned:  # the worker may still read its output
@@ -183,6 +185,7 @@ class Agent:
         exit_code: int,
         signal: int | None,
         children_captured: bool,
+        shown: str | None,
         result: dict[str, Any],
     ) -> tuple[bool, BaseException | None]:
         """Snapshot the failure, then persist it in a thread under the deadline, filling
@@ -196,7 +199,7 @@ class Agent:
 
             failing = real_failure(exc, exit_code, self.logs.records)
             if failing is not exc and failing is not None:
-                exc, tb = failing, failing.__traceback__
+                exc, tb, shown = failing, failing.__traceback__, None
             elif isinstance(exc, SystemExit):
                 exc, tb = None, None
             if exc is None and children_captured:
@@ -204,22 +207,30 @@ class Agent:
 
             # The failing frames are read here, on the step's thread, while they are alive;
             # copying and publishing run in a thread that may be abandoned at the deadline.
-            snapshot = writer.snapshot(self, exc, tb, exit_code, signal)
+            snapshot = writer.snapshot(self, exc, tb, exit_code, signal, shown)
         except BaseException as err:  # reported by `finish`, never raised into the step
             result["error"] = err
             return False, exc
-        import threading
+        import _thread  # not `threading`: the one thread needs none of it, and it costs ~1.5 ms
+
+        done = _thread.allocate_lock()
+        done.acquire()
 
         def work() -> None:
             try:
                 result["id"], result["store"] = writer.persist(self, snapshot, scans)
             except BaseException as err:
                 result["error"] = err
+            finally:
+                done.release()
 
-        worker = threading.Thread(target=work, name="replay-capture", daemon=True)
-        worker.start()
-        worker.join(self.options.timeout)
-        if worker.is_alive():
+        # Like a daemon thread, it is not waited for at exit: one stuck past the deadline
+        # on a hung file system cannot keep the job from ending.
+        _thread.start_new_thread(work, ())
+        wait = self.options.timeout
+        if not 0 <= wait <= _thread.TIMEOUT_MAX:  # a negative, huge or NaN $REPLAY_TIMEOUT
+            wait = 0.0 if wait < 0 else _thread.TIMEOUT_MAX
+        if not done.acquire(timeout=wait):
             result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
             return True, exc
         return False, exc

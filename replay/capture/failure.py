@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
-import traceback
 from types import FrameType, FunctionType, ModuleType, TracebackType
 
 from replay.capture.summarise import summarise_locals
@@ -24,10 +24,10 @@ _OWN_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 @functools.cache
 def _library_roots() -> tuple[str, ...]:
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    roots = {os.path.realpath(p) for k in ("stdlib", "platstdlib", "purelib", "platlib") if (p := paths.get(k))}
+    """The standard library's folder (where `os` is; `lib-dynload` is inside it) and
+    every installed-packages folder on the path. Not `sysconfig`: its import and its
+    configuration data cost a failing job ~2 ms."""
+    roots = {os.path.realpath(os.path.dirname(os.__file__))}
     roots |= {os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p}
     return tuple(roots)
 
@@ -61,6 +61,61 @@ def _is_uninteresting(name: str, value: object) -> bool:
     return isinstance(value, (ModuleType, type, FunctionType)) or name in ("_", "__builtins__")
 
 
+_CODING = re.compile(rb"[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+"""A PEP 263 encoding declaration, allowed on a file's first or second line."""
+
+
+class SourceLines:
+    """Source lines of the failing frames, each file read and decoded once.
+
+    Not `linecache`: it loads `tokenize` for the encoding declaration alone. A file
+    that cannot be read falls back on its module's loader (a zip import), as
+    `linecache` does; otherwise the line is empty."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, list[str]] = {}
+
+    def line(self, frame: FrameType, lineno: int | None) -> str:
+        filename = frame.f_code.co_filename
+        lines = self._files.get(filename)
+        if lines is None:
+            lines = self._files[filename] = _read_lines(filename, frame.f_globals)
+        return lines[lineno - 1].strip() if isinstance(lineno, int) and 0 < lineno <= len(lines) else ""
+
+
+def _read_lines(filename: str, module_globals: dict[str, Any]) -> list[str]:
+    try:
+        with open(filename, "rb") as f:
+            return decode_source(f.read()).splitlines()
+    except (OSError, ValueError):
+        pass
+    loader, name = module_globals.get("__loader__"), module_globals.get("__name__")
+    try:
+        source = loader.get_source(name) if loader is not None and name else None
+    except Exception:  # a third-party loader: the line is only a nicety
+        source = None
+    return source.splitlines() if isinstance(source, str) else []
+
+
+def decode_source(data: bytes) -> str:
+    """Python source as the interpreter decodes it: a UTF-8 byte order mark, else the
+    encoding declared on line 1 or 2 (line 2 only after a comment or blank line
+    1), else UTF-8; undecodable bytes are replaced rather than refused."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", "replace")
+    encoding = "utf-8"
+    for line in data.split(b"\n", 2)[:2]:
+        if match := _CODING.match(line):
+            encoding = match.group(1).decode("ascii")
+            break
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            break
+    try:
+        return data.decode(encoding, "replace")
+    except LookupError:
+        return data.decode("utf-8", "replace")
+
+
 def _causes(exc: BaseException, scrub: Callable[[str], str]) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     seen = {id(exc)}
@@ -86,39 +141,39 @@ def describe_failure(
     scrub_text: Callable[[str], str],
     scrub_local: Callable[[str, str], str],
     cwd: str,
+    shown: str | None = None,
 ) -> dict[str, Any]:
     """The `failure` section of a manifest for `exc` raised through `tb`; relative file
-    names (a script started by a relative path) are made absolute against `cwd`."""
+    names (a script started by a relative path) are made absolute against `cwd`.
+    `shown`: the traceback as the job printed it, when known (else it is formatted)."""
     frames: list[dict[str, Any]] = []
-    entries: list[tuple[FrameType, int]] = []
+    sources = SourceLines()
     node = tb
     while node is not None:
-        entries.append((node.tb_frame, node.tb_lineno))
-        node = node.tb_next
-    summaries = traceback.StackSummary.extract(
-        ((f, line) for f, line in entries), capture_locals=False, lookup_lines=True
-    )
-    for (frame, line), summary in zip(entries, summaries):
+        frame, line = node.tb_frame, node.tb_lineno
         filename = frame.f_code.co_filename
         if not filename.startswith(("/", "<")):
             filename = os.path.join(cwd, filename)
-        user = not is_library_file(filename)
         frames.append(
             {
                 "file": filename,
                 "line": line,
                 "function": frame.f_code.co_name,
-                "code": scrub_text(summary.line or ""),
-                "user": user,
+                "code": scrub_text(sources.line(frame, line)),
+                "user": not is_library_file(filename),
                 "locals": summarise_locals(frame, scrub_local, _is_uninteresting),
             }
         )
+        node = node.tb_next
     site = max((i for i, f in enumerate(frames) if f["user"]), default=None)
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    if shown is None:
+        import traceback
+
+        shown = "".join(traceback.format_exception(type(exc), exc, tb))
     return {
         "type": type_name(exc),
         "message": scrub_text(str(exc))[:10_000],
-        "traceback": scrub_text(text)[-200_000:],
+        "traceback": scrub_text(shown)[-200_000:],
         "causes": _causes(exc, scrub_text),
         "frames": frames[-200:],
         "site": None if site is None else site - max(0, len(frames) - 200),

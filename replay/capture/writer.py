@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import resource
-import sys
 import time
 
 from replay.capture.agent import looks_like_output
+from replay.capture.environment import environment_section
 from replay.capture.failure import describe_failure, trim_traceback
 from replay.capture.files import Budget, Copier, capture_input, capture_sources, is_candidate_input
 from replay.redact import Redactor
@@ -49,15 +49,17 @@ def snapshot(
     tb: TracebackType | None,
     exit_code: int,
     signal: int | None,
+    shown: str | None = None,
 ) -> dict[str, Any]:
-    """Everything about the failure that lives only in memory, redacted."""
+    """Everything about the failure that lives only in memory, redacted. `shown`: the
+    traceback as the job printed it, when known."""
     redactor = Redactor(os.environ)
     step = agent.step
     argv = redactor.redact_argv(step.argv)  # first: secrets it finds are hunted everywhere after
     failure = None
     if exc is not None:
         failure = describe_failure(
-            exc, trim_traceback(tb), redactor.redact_text, redactor.redact_value, step.cwd
+            exc, trim_traceback(tb), redactor.redact_text, redactor.redact_value, step.cwd, shown
         )
     variables, redacted = redactor.redact_env(dict(os.environ))
     outputs = [
@@ -124,7 +126,7 @@ def publish_remote(store: LocalStore, capture_id: str, remote: str) -> str:
 
         push(store, capture_id, remote)
     except Exception as err:  # the local copy stands; the job's outcome is untouched
-        return f"{store.root} (not sent to {remote}: {err})"
+        return f"{store.folder} (not sent to {remote}: {err})"
     return remote
 
 
@@ -135,7 +137,7 @@ def persist(agent: Agent, snap: dict[str, Any], scans: dict[str, FolderScan]) ->
     store, remote = open_store(options.store)
     copier = Copier(store, scans)
     budget = Budget(options.max_input_bytes, options.max_file_bytes)
-    exclude = (str(store.root) + os.sep, _pycache_prefix(agent))
+    exclude = (store.folder + os.sep, _pycache_prefix(agent))
 
     sources, truncated = capture_sources(
         agent.step.source_root, copier, options.max_source_bytes, options.max_source_files
@@ -189,27 +191,7 @@ def persist(agent: Agent, snap: dict[str, Any], scans: dict[str, FolderScan]) ->
             },
         },
     )
-    return capture_id, publish_remote(store, capture_id, remote) if remote else str(store.root)
-
-
-def environment_section(store: LocalStore, variables: dict[str, Any]) -> dict[str, Any]:
-    """The manifest's environment: `variables` (`{"variables", "redacted"}`, redacted
-    already) plus the interpreter, the host and the installed distributions as a
-    lockfile in `store`. Step and mini-batch captures both describe where they ran
-    through here, so `env diff` and `doctor` read them alike."""
-    from replay import lockfile
-
-    dists = lockfile.scan()
-    pyinfo = lockfile.python_info()
-    return {
-        **variables,
-        "python": pyinfo,
-        "host": _host_facts(),
-        "distributions": dists,
-        "pylock": store.add_bytes(lockfile.to_pylock(dists, pyinfo).encode()),
-        "requirements": store.add_bytes(lockfile.to_requirements(dists).encode()),
-        "conda": lockfile.conda_info(),
-    }
+    return capture_id, publish_remote(store, capture_id, remote) if remote else store.folder
 
 
 def publish(store: LocalStore, copier: Copier, sections: dict[str, Any]) -> str:
@@ -258,16 +240,3 @@ def _write_counts(writes: dict[str, int], exclude: tuple[str, ...]) -> dict[str,
             continue
         out[path] = {"opens": count, "fs": filesystem_of(path)}
     return out
-
-
-def _host_facts() -> dict[str, Any]:
-    uname = os.uname()
-    return {
-        "hostname": uname.nodename,  # what socket.gethostname() returns
-        "cpu_count": os.cpu_count(),
-        # os.uname, not platform.platform(): that one runs `uname -p` in a subprocess
-        "platform": f"{uname.sysname}-{uname.release}-{uname.machine}",
-        "machine": uname.machine,
-        "pid": os.getpid(),
-        "argv0": sys.argv[0] if sys.argv else "",
-    }

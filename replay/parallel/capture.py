@@ -29,9 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from replay.capture.environment import environment_section
 from replay.capture.files import Budget, Copier, capture_input, capture_sources
 from replay.capture.options import CaptureOptions
-from replay.capture.writer import environment_section, publish, source_hash
+from replay.capture.writer import publish, source_hash
 from replay.parallel.output import JobLayout
 from replay.parallel.platform import model_paths
 from replay.parallel.section import KEY, Dataset, MiniBatchSection, Try

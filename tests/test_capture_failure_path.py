@@ -1,0 +1,188 @@
+"""The failure path keeps what the job printed and reads the failing lines itself,
+without the modules that would make a failing job's capture slower."""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from replay.capture.failure import decode_source, describe_failure, is_library_file
+from replay.launch import show_exception
+from replay.store import LocalStore
+from tests.conftest import run_replay
+
+
+def _raise(exc: BaseException) -> BaseException:
+    try:
+        raise exc
+    except BaseException as caught:
+        return caught
+
+
+def _describe(exc: BaseException, cwd: Path, shown: str | None = None) -> dict:
+    return describe_failure(exc, exc.__traceback__, str, lambda _name, value: value, str(cwd), shown)
+
+
+def test_python_s_own_hook_is_transcribed_and_other_threads_pass_through(monkeypatch) -> None:
+    """Another thread writing to stderr while the traceback is printed loses nothing and
+    adds nothing to the transcript."""
+
+    class Stderr(io.StringIO):
+        def write(self, text: str) -> int:
+            if not self.getvalue() and threading.current_thread() is threading.main_thread():
+                other = threading.Thread(target=lambda: sys.stderr.write("other thread\n"))
+                other.start()
+                other.join()
+            return super().write(text)
+
+    stderr = Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    exc = _raise(ValueError("boom"))
+    shown = show_exception(sys.__excepthook__, exc, exc.__traceback__)
+    assert sys.stderr is stderr
+    assert shown is not None
+    assert shown.startswith("Traceback (most recent call last):\n") and shown.endswith("ValueError: boom\n")
+    assert "other thread" not in shown
+    assert stderr.getvalue() == "other thread\n" + shown
+
+
+def test_another_hook_prints_as_it_likes_and_nothing_is_transcribed(capsys) -> None:
+    exc = _raise(KeyError("k"))
+    seen = []
+    assert show_exception(lambda *args: seen.append(args[1]), exc, exc.__traceback__) is None
+    assert seen == [exc]
+    assert capsys.readouterr().err == ""
+
+
+def test_the_kept_traceback_is_the_printed_one(tmp_path, write_script, clean_env, store_dir) -> None:
+    script = write_script("step.py", """
+        def load(row):
+            return {"a": 1}[row]
+
+        def main():
+            try:
+                load("b")
+            except KeyError as exc:
+                raise RuntimeError("row b is missing") from exc
+
+        main()
+    """)
+    result = run_replay(["capture", "--", "python", str(script)], clean_env, cwd=tmp_path)
+    assert result.returncode == 1
+    printed = result.stderr[: result.stderr.index("replay: captured")]
+    store = LocalStore(store_dir)
+    failure = store.load(store.ids()[0]).failure
+    assert failure.traceback == printed
+    assert "The above exception was the direct cause" in printed
+    assert [f.code for f in failure.frames if f.user] == ["main()", 'raise RuntimeError("row b is missing") from exc']
+
+
+def test_a_step_s_own_excepthook_still_gets_a_standard_traceback_kept(
+        tmp_path, write_script, clean_env, store_dir) -> None:
+    script = write_script("step.py", """
+        import sys
+        sys.excepthook = lambda kind, exc, tb: print("custom:", exc, file=sys.stderr)
+        raise ValueError("boom")
+    """)
+    result = run_replay(["capture", "--", "python", str(script)], clean_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("custom: boom\n")
+    store = LocalStore(store_dir)
+    failure = store.load(store.ids()[0]).failure
+    assert failure.traceback.startswith("Traceback (most recent call last):")
+    assert failure.traceback.endswith("ValueError: boom\n")
+
+
+@pytest.mark.parametrize(("data", "text"), [
+    (b"# -*- coding: latin-1 -*-\nname = '\xe9t\xe9'\n", "name = '\u00e9t\u00e9'"),
+    (b"#!/usr/bin/env python\n# vim: set fileencoding=cp1252 :\nx = '\x80'\n", "x = '\u20ac'"),
+    (b"\xef\xbb\xbfx = '\xc3\xa9'\n", "x = '\u00e9'"),
+    (b"x = 1\n# coding: latin-1\ny = '\xc3\xa9'\n", "y = '\u00e9'"),  # too late to count: UTF-8
+    (b"# coding: no-such-codec\nx = '\xc3\xa9'\n", "x = '\u00e9'"),
+    (b"x = '\xff'\n", "x = '\ufffd'"),
+])
+def test_source_is_decoded_as_the_interpreter_decodes_it(data: bytes, text: str) -> None:
+    assert decode_source(data).splitlines()[-1] == text
+
+
+def test_failing_lines_are_read_in_their_declared_encoding(tmp_path: Path) -> None:
+    module = tmp_path / "legacy.py"
+    module.write_bytes(b"# coding: latin-1\ndef fail():\n    raise ValueError('\xe9chec')\n")
+    namespace: dict = {}
+    exec(compile(module.read_bytes(), str(module), "exec"), namespace)
+    try:
+        namespace["fail"]()
+    except ValueError as caught:
+        frames = _describe(caught, tmp_path)["frames"]
+    assert frames[-1]["code"] == "raise ValueError('\u00e9chec')"
+
+
+def test_a_zip_imported_module_s_line_comes_from_its_loader(tmp_path: Path, monkeypatch) -> None:
+    archive = tmp_path / "lib.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zipped_step.py", "def fail():\n    raise LookupError('in a zip')\n")
+    monkeypatch.syspath_prepend(str(archive))
+    import zipped_step
+
+    try:
+        zipped_step.fail()
+    except LookupError as caught:
+        frames = _describe(caught, tmp_path)["frames"]
+    finally:
+        sys.modules.pop("zipped_step", None)
+    assert frames[-1]["file"].endswith("lib.zip/zipped_step.py")
+    assert frames[-1]["code"] == "raise LookupError('in a zip')"
+
+
+def test_a_line_that_cannot_be_read_is_empty(tmp_path: Path) -> None:
+    code = compile("def fail():\n    raise OSError('gone')\n", str(tmp_path / "deleted.py"), "exec")
+    namespace: dict = {}
+    exec(code, namespace)
+    try:
+        namespace["fail"]()
+    except OSError as caught:
+        frames = _describe(caught, tmp_path)["frames"]
+    assert [f["code"] for f in frames][-1] == ""
+
+
+def test_library_files_are_told_from_the_step_s() -> None:
+    import json
+
+    assert is_library_file(json.__file__)
+    assert is_library_file(pytest.__file__)  # installed packages
+    assert is_library_file(describe_failure.__code__.co_filename)  # replay itself
+    assert not is_library_file(__file__)
+
+
+def test_a_second_failing_capture_loads_only_what_it_needs(tmp_path, write_script, clean_env) -> None:
+    """Once the environment and the input are remembered, a failing job's capture loads
+    none of the modules that each cost it milliseconds: the traceback printer with its
+    tokenizer, pathlib, OpenSSL, the sqlite3 package (datetime), threading, sysconfig."""
+    heavy = ("traceback", "linecache", "tokenize", "ast", "pathlib", "_hashlib", "sqlite3",
+             "datetime", "threading", "sysconfig", "urllib.parse")
+    report = tmp_path / "loaded.txt"
+    data = tmp_path / "data.csv"
+    data.write_text("id,value\n1,2\n")
+    script = write_script("step.py", f"""
+        import atexit, sys
+
+        def loaded():
+            with open({str(report)!r}, "w") as f:
+                f.write(",".join(m for m in {heavy!r} if m in sys.modules))
+
+        atexit.register(loaded)  # runs after the capture is written
+        def main(path):
+            raise ValueError("bad row in " + path)
+
+        main(sys.argv[1])
+    """)
+    for _ in range(2):
+        result = run_replay(["capture", "--", "python", str(script), str(data)], clean_env, cwd=tmp_path)
+        assert result.returncode == 1
+        assert "replay: captured" in result.stderr
+    assert report.read_text() == ""
