@@ -34,6 +34,8 @@ def new_sha256(size: int) -> Any:
     hashed less than `OWN_SHA256_BYTES` with it and OpenSSL is not loaded, else
     OpenSSL's. Either gives the same digest."""
     global _own_left
+    # Not atomic: threads hashing at once may overshoot the budget a little, which
+    # costs only speed (both give the same digest).
     if size <= _own_left and "_hashlib" not in sys.modules and (own := _own_sha256()) is not None:
         _own_left -= size
         return own()

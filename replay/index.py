@@ -53,12 +53,12 @@ CREATE TABLE IF NOT EXISTS environments (
 );
 DROP TABLE IF EXISTS hashcache;
 DROP TABLE IF EXISTS listingcache;
-PRAGMA user_version = 2;
 """
-"""Run once per index, and again when `user_version` is behind: version 1 dropped the
-caches of earlier versions (hashcache trusted a file whose mtime had been put back);
-version 2 added the environment cache."""
+"""Run when `user_version` is behind or a table is missing: version 1 dropped the caches
+of earlier versions (hashcache trusted a file whose mtime had been put back); version
+2 added the environment cache."""
 _VERSION = 2
+_TABLES = frozenset({"captures", "filehashes", "listings", "environments"})
 _ENVIRONMENTS_KEPT = 16
 
 
@@ -105,12 +105,15 @@ class Index:
             # The index is a cache rebuilt from the manifests: commits need not reach the
             # disk before returning (each sync costs a capture milliseconds to seconds).
             conn.execute("PRAGMA synchronous=OFF")
-            if conn.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 try:
                     conn.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
                 except sqlite3.OperationalError:
                     pass  # another process holds it; the mode is already set or will be
-                conn.executescript(_SCHEMA)
+            # The schema script costs a failing job's capture ~1.5 ms: only when needed.
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if conn.execute("PRAGMA user_version").fetchone()[0] < _VERSION or not _TABLES <= tables:
+                conn.executescript(f"{_SCHEMA}PRAGMA user_version = {_VERSION};")
         except BaseException:
             conn.close()
             raise

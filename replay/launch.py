@@ -189,11 +189,13 @@ def report(ended: Ended, trimmed_tb: TracebackType | None) -> str | None:
 def show_exception(hook: Callable[..., object], exc: BaseException,
                    tb: TracebackType | None) -> str | None:
     """Call `hook` (a `sys.excepthook`) on `exc`. When it is Python's own hook, also
-    return the text it wrote to stderr: the capture keeps exactly what the job printed
-    without loading `traceback`, which with `linecache`, `tokenize` and `ast` costs a
-    failing job ~15 ms. Other threads' writes in the meantime go through untouched and
-    are not part of the text."""
-    if hook is not sys.__excepthook__ or sys.stderr is None:
+    return the text it wrote to stderr, if all of it got there: the capture keeps
+    exactly what the job printed without loading `traceback`, which with `linecache`,
+    `tokenize` and `ast` costs a failing job ~15 ms. Other threads' writes in the
+    meantime go through untouched and are not part of the text. From Python 3.13 the
+    hook prints through `traceback` itself, in colour on a terminal, so there is
+    nothing to save and the text is formatted afresh."""
+    if hook is not sys.__excepthook__ or sys.stderr is None or sys.version_info >= (3, 13):
         hook(type(exc), exc, tb)
         return None
     stream = sys.stderr
@@ -202,23 +204,35 @@ def show_exception(hook: Callable[..., object], exc: BaseException,
     try:
         hook(type(exc), exc, tb)
     finally:
+        transcript.stop()
         if sys.stderr is transcript:
             sys.stderr = stream
-    return "".join(transcript.parts)
+    return None if transcript.broken else "".join(transcript.parts)
 
 
 class _Transcript:
-    """A stderr stand-in that writes through and keeps what one thread wrote."""
+    """A stderr stand-in that writes through and keeps what one thread wrote, until
+    stopped (another thread may have kept it as its own stderr meanwhile)."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._owner = get_ident()
+        self._owner: int | None = get_ident()
         self.parts: list[str] = []
+        self.broken = False
 
     def write(self, text: str) -> int:
-        if isinstance(text, str) and get_ident() == self._owner:
+        recording = isinstance(text, str) and get_ident() == self._owner
+        try:
+            written = self._stream.write(text)
+        except BaseException:  # a closed or broken stderr: Python's hook stops printing
+            self.broken = self.broken or recording
+            raise
+        if recording:
             self.parts.append(text)
-        return self._stream.write(text)
+        return written
+
+    def stop(self) -> None:
+        self._owner = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -69,13 +69,20 @@ def _read_header(path: str) -> tuple[str, str] | None:
     return None
 
 
+def _named(entry: str) -> tuple[str, str] | None:
+    """(name, version) from a `.dist-info` folder's name, when that is unambiguous."""
+    if not entry.endswith(".dist-info"):
+        return None
+    name, sep, version = entry[: -len(".dist-info")].partition("-")
+    return (name, version) if sep and name and version and "-" not in version else None
+
+
 def _from_folder(directory: str, entry: str) -> _Found | None:
     """Name and version of one metadata folder, from its name when that is unambiguous."""
     folder = os.path.join(directory, entry)
     if entry.endswith(".dist-info"):
-        name, sep, version = entry[: -len(".dist-info")].partition("-")
-        if sep and name and version and "-" not in version:
-            return _Found(normalize(name), version, folder)
+        if named := _named(entry):
+            return _Found(normalize(named[0]), named[1], folder)
         header = _read_header(os.path.join(folder, "METADATA"))
     else:  # .egg-info: a folder with PKG-INFO, or (distutils) the PKG-INFO file itself
         header = _read_header(os.path.join(folder, "PKG-INFO")) or _read_header(folder)
@@ -212,10 +219,9 @@ def scan(path: Iterable[str] | None = None) -> list[Dist]:
 def fingerprint(python: Mapping[str, str], path: Iterable[str] | None = None) -> str:
     """What `scan(path)` and the lockfiles made from it depend on, read without opening
     a file: the interpreter (`python_info()`), and per `path` entry (default `sys.path`)
-    its metadata folders' names, inodes and times. Installers add, remove and rename
-    metadata folders (a reinstall makes a new one) rather than edit them, so an
-    unchanged fingerprint means an unchanged scan. Other entries of a folder, such as
-    the outputs a job writes into its working folder, do not count."""
+    the identity, size and times of its metadata folders and of the files `scan` reads
+    in them. Other entries of a folder, such as the outputs a job writes into its
+    working folder, do not count."""
     parts = [f"{key}={value}" for key, value in sorted(python.items())]
     for entry in sys.path if path is None else path:
         directory = entry or "."
@@ -228,12 +234,19 @@ def fingerprint(python: Mapping[str, str], path: Iterable[str] | None = None) ->
             except OSError:
                 continue
         for name in names:
-            try:
-                st = os.stat(os.path.join(directory, name))
-            except OSError:
-                continue
-            parts.append(f"\0{name}\0{st.st_dev}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}")
+            folder = os.path.join(directory, name)
+            read = ("INSTALLER", "direct_url.json") if _named(name) else _HEADER_READS
+            for item in (folder, *(os.path.join(folder, f) for f in read)):
+                try:
+                    st = os.stat(item)
+                except OSError:  # most folders lack direct_url.json; a PKG-INFO file, all
+                    continue
+                parts.append(f"{item}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}")
     return "\n".join(parts)
+
+
+_HEADER_READS = ("INSTALLER", "direct_url.json", "METADATA", "PKG-INFO")
+"""What `scan` may read in a metadata folder whose name does not say the version."""
 
 
 def module_owners(path: Iterable[str] | None = None) -> dict[str, str]:

@@ -4,7 +4,7 @@ Layout under the store root::
 
     blobs/ab/abcdef...        one file per sha256, shared by every capture
     captures/<id>/manifest.json
-    index.sqlite              listing cache and input hash cache; rebuildable
+    index.sqlite              caches of the listing, input hashes and environments; rebuildable
     tmp/                      work in progress; never read as a capture
 
 A blob is written to `tmp/` and renamed into place, so a half-written blob is never

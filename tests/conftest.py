@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from replay.store import LocalStore
+
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.sshd"]  # the session's private OpenSSH server fixtures
 
@@ -27,6 +29,14 @@ def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
     return tmp_path / "store"
+
+
+@pytest.fixture
+def store(store_dir: Path) -> LocalStore:
+    """An empty store, created (test files with a `store` of their own override it)."""
+    made = LocalStore(store_dir)
+    made.ensure()
+    return made
 
 
 @pytest.fixture

@@ -36,13 +36,6 @@ def clean_controller() -> Iterator[None]:
     boundaries.unpatch_all()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    s = LocalStore(tmp_path / "store")
-    s.ensure()
-    return s
-
-
 def replayed(calls: list[BoundaryCall]) -> list[dict[str, Any]]:
     """The recorded calls as a replay reads them: the manifest's validated JSON."""
     return [c.model_dump(mode="json") for c in calls]

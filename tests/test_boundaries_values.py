@@ -29,13 +29,6 @@ class Budget:
         return True
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    s = LocalStore(tmp_path / "store")
-    s.ensure()
-    return s
-
-
 def round_trip(
     value: object, store: LocalStore, tmp_path: Path, *, trust: bool = False, budget: int = 1 << 30
 ) -> tuple[Value, object]:

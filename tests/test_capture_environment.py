@@ -35,13 +35,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    made = LocalStore(tmp_path / "store")
-    made.ensure()
-    return made
-
-
 def names(dists: list[dict]) -> list[str]:
     return [f"{d['name']}=={d['version']}" for d in dists]
 
@@ -105,12 +98,17 @@ def test_other_files_in_a_path_folder_do_not_count(site: Path) -> None:
     assert lockfile.fingerprint(PYTHON) == before
 
 
+GOOD = {"name": "x", "version": "1", "installer": None, "source": "index", "url": None, "commit": None}
+
+
 @pytest.mark.parametrize("damage", [
     "not json",
+    "[" * 100_000,  # too deep for the JSON parser
     json.dumps({"name": "x"}),
     json.dumps([{"name": "x", "version": "1"}]),  # fields missing
-    json.dumps([{"name": "x", "version": 1, "installer": None, "source": "index", "url": None,
-                 "commit": None}]),  # not a string
+    json.dumps([{**GOOD, "version": 1}]),  # not a string
+    json.dumps([{**GOOD, "name": None}]),
+    json.dumps([{**GOOD, "source": "pypi"}]),  # not a source the manifest knows
 ])
 def test_a_malformed_row_is_read_afresh(site: Path, store: LocalStore, damage: str) -> None:
     installed(store, PYTHON)
@@ -140,7 +138,15 @@ def test_a_row_naming_no_blob_is_read_afresh(site: Path, store: LocalStore) -> N
 def test_only_the_newest_environments_are_kept(site: Path, store: LocalStore) -> None:
     for i in range(20):
         installed(store, {**PYTHON, "version": f"3.11.{i}"})
-    assert len(rows(store)) == 16
+    kept = {row[0] for row in rows(store)}
+    assert kept == {lockfile.fingerprint({**PYTHON, "version": f"3.11.{i}"}) for i in range(4, 20)}
+
+
+def test_a_metadata_file_rewritten_in_place_is_another_environment(site: Path, store: LocalStore) -> None:
+    installed(store, PYTHON)
+    record = site / "alpha-1.0.dist-info" / "direct_url.json"
+    record.write_text(json.dumps({"url": "file:///src/alpha", "dir_info": {"editable": True}}))
+    assert installed(store, PYTHON)[0][0]["source"] == "editable"
 
 
 def test_an_index_of_version_1_gains_the_environment_table(tmp_path: Path, site: Path) -> None:
@@ -154,15 +160,37 @@ def test_an_index_of_version_1_gains_the_environment_table(tmp_path: Path, site:
     assert len(rows(store)) == 1
 
 
-def test_captures_in_one_environment_share_its_lockfiles(tmp_path, write_script, clean_env, store_dir) -> None:
+def test_a_job_s_captures_share_its_environment(tmp_path, write_script, clean_env, store_dir) -> None:
+    """A real job: its first capture remembers the environment, the next one uses the
+    row (a distribution planted in it shows), even though the job writes into its
+    working folder, which is on its path."""
     from tests.conftest import run_replay
 
-    script = write_script("step.py", "raise ValueError('boom')\n")
-    for _ in range(2):
-        assert run_replay(["capture", "--", "python", str(script)], clean_env, cwd=tmp_path).returncode == 1
+    script = write_script("step.py", """
+        import sys, time
+        open(f"out-{time.time_ns()}.csv", "w").close()  # into sys.path[0]'s folder too
+        raise ValueError("boom")
+    """, folder=tmp_path)
+    assert run_replay(["capture", "--", "python", str(script)], clean_env, cwd=tmp_path).returncode == 1
     store = LocalStore(store_dir)
-    environments = [store.load(i).environment for i in store.ids()]
-    assert environments[0].pylock == environments[1].pylock
-    assert environments[0].distributions == environments[1].distributions
-    assert any(d.name == "step-replay" for d in environments[0].distributions)
-    assert len(rows(store)) == 1
+    first = store.load(store.ids()[0]).environment
+    assert any(d.name == "step-replay" for d in first.distributions)
+    [(_, text, _, _)] = rows(store)
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        db.execute("UPDATE environments SET distributions = ?", (json.dumps([*json.loads(text), GOOD]),))
+    assert run_replay(["capture", "--", "python", str(script)], clean_env, cwd=tmp_path).returncode == 1
+    [second] = [store.load(i).environment for i in store.ids() if store.load(i).environment != first]
+    assert [d.name for d in second.distributions] == [d.name for d in first.distributions] + ["x"]
+    assert second.pylock == first.pylock
+
+
+def test_an_index_missing_a_table_gets_it_back(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    store.ensure()
+    assert store.list() == []
+    store.index().close()
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        db.execute("DROP TABLE captures")
+    assert LocalStore(store.root).list() == []
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

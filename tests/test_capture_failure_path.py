@@ -28,6 +28,18 @@ def _describe(exc: BaseException, cwd: Path, shown: str | None = None) -> dict:
     return describe_failure(exc, exc.__traceback__, str, lambda _name, value: value, str(cwd), shown)
 
 
+def _frames_of_fail(path: Path, source: bytes) -> list[dict]:
+    """The failure record's frames when `fail()`, compiled from `source` as file `path`,
+    raises (`path` need not exist)."""
+    namespace: dict = {}
+    exec(compile(source, str(path), "exec"), namespace)
+    try:
+        namespace["fail"]()
+    except Exception as caught:
+        return _describe(caught, path.parent)["frames"]
+    raise AssertionError("fail() did not raise")
+
+
 def test_python_s_own_hook_is_transcribed_and_other_threads_pass_through(monkeypatch) -> None:
     """Another thread writing to stderr while the traceback is printed loses nothing and
     adds nothing to the transcript."""
@@ -49,6 +61,40 @@ def test_python_s_own_hook_is_transcribed_and_other_threads_pass_through(monkeyp
     assert shown.startswith("Traceback (most recent call last):\n") and shown.endswith("ValueError: boom\n")
     assert "other thread" not in shown
     assert stderr.getvalue() == "other thread\n" + shown
+
+
+def test_a_broken_stderr_leaves_the_traceback_to_be_formatted(monkeypatch) -> None:
+    """When stderr fails part-way (its reader gone), what got through is no traceback."""
+
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            if self.getvalue():
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stderr", Broken())
+    exc = _raise(ValueError("boom"))
+    assert show_exception(sys.__excepthook__, exc, exc.__traceback__) is None
+
+
+def test_a_transcript_kept_by_another_thread_stops_recording(monkeypatch) -> None:
+    """A thread that took the stand-in as its stderr meanwhile keeps a plain pass-through."""
+    kept = []
+
+    class Stderr(io.StringIO):
+        def write(self, text: str) -> int:
+            if not kept:
+                kept.append(sys.stderr)  # what `redirect_stderr` would restore later
+            return super().write(text)
+
+    stderr = Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    exc = _raise(ValueError("boom"))
+    shown = show_exception(sys.__excepthook__, exc, exc.__traceback__)
+    sys.stderr = kept[0]
+    print("after", file=sys.stderr)
+    assert stderr.getvalue() == f"{shown}after\n"
+    assert "".join(kept[0].parts) == shown  # "after" went through, unrecorded
 
 
 def test_another_hook_prints_as_it_likes_and_nothing_is_transcribed(capsys) -> None:
@@ -113,12 +159,7 @@ def test_source_is_decoded_as_the_interpreter_decodes_it(data: bytes, text: str)
 def test_failing_lines_are_read_in_their_declared_encoding(tmp_path: Path) -> None:
     module = tmp_path / "legacy.py"
     module.write_bytes(b"# coding: latin-1\ndef fail():\n    raise ValueError('\xe9chec')\n")
-    namespace: dict = {}
-    exec(compile(module.read_bytes(), str(module), "exec"), namespace)
-    try:
-        namespace["fail"]()
-    except ValueError as caught:
-        frames = _describe(caught, tmp_path)["frames"]
+    frames = _frames_of_fail(module, module.read_bytes())
     assert frames[-1]["code"] == "raise ValueError('\u00e9chec')"
 
 
@@ -139,15 +180,30 @@ def test_a_zip_imported_module_s_line_comes_from_its_loader(tmp_path: Path, monk
     assert frames[-1]["code"] == "raise LookupError('in a zip')"
 
 
+def test_lines_are_numbered_as_python_numbers_them(tmp_path: Path) -> None:
+    """Form feeds and Unicode line separators in a comment do not start lines."""
+    module = tmp_path / "odd.py"
+    module.write_text("# a\x0c page break and a \u2028 separator\ndef fail():\n    raise ValueError('line 3')\n")
+    frames = _frames_of_fail(module, module.read_bytes())
+    assert frames[-1]["code"] == "raise ValueError('line 3')"
+
+
+def test_a_step_that_changed_folder_keeps_its_lines(tmp_path, write_script, clean_env, store_dir) -> None:
+    script = write_script("step.py", """
+        import os
+        os.chdir("/")
+        raise ValueError("after chdir")
+    """, folder=tmp_path / "job")
+    result = run_replay(["capture", "--", "python", "job/step.py"], clean_env, cwd=tmp_path)
+    assert result.returncode == 1
+    store = LocalStore(store_dir)
+    [frame] = [f for f in store.load(store.ids()[0]).failure.frames if f.user]
+    assert (frame.file, frame.code) == (str(script), 'raise ValueError("after chdir")')
+
+
 def test_a_line_that_cannot_be_read_is_empty(tmp_path: Path) -> None:
-    code = compile("def fail():\n    raise OSError('gone')\n", str(tmp_path / "deleted.py"), "exec")
-    namespace: dict = {}
-    exec(code, namespace)
-    try:
-        namespace["fail"]()
-    except OSError as caught:
-        frames = _describe(caught, tmp_path)["frames"]
-    assert [f["code"] for f in frames][-1] == ""
+    frames = _frames_of_fail(tmp_path / "deleted.py", b"def fail():\n    raise OSError('gone')\n")
+    assert frames[-1]["code"] == ""
 
 
 def test_library_files_are_told_from_the_step_s() -> None:
@@ -162,9 +218,11 @@ def test_library_files_are_told_from_the_step_s() -> None:
 def test_a_second_failing_capture_loads_only_what_it_needs(tmp_path, write_script, clean_env) -> None:
     """Once the environment and the input are remembered, a failing job's capture loads
     none of the modules that each cost it milliseconds: the traceback printer with its
-    tokenizer, pathlib, OpenSSL, the sqlite3 package (datetime), threading, sysconfig."""
-    heavy = ("traceback", "linecache", "tokenize", "ast", "pathlib", "_hashlib", "sqlite3",
-             "datetime", "threading", "sysconfig", "urllib.parse")
+    tokenizer (before Python 3.13, whose own hook loads it), pathlib, OpenSSL, the
+    sqlite3 package (datetime), sysconfig."""
+    heavy = ("pathlib", "_hashlib", "sqlite3", "datetime", "sysconfig", "urllib.parse")
+    if sys.version_info < (3, 13):
+        heavy += ("traceback", "linecache", "tokenize", "ast")
     report = tmp_path / "loaded.txt"
     data = tmp_path / "data.csv"
     data.write_text("id,value\n1,2\n")

@@ -139,6 +139,15 @@ def test_capture_timeout_keeps_the_outcome(tmp_path, write_script, clean_env):
     assert "capture took over 0 s" in wrapped.stderr
 
 
+@pytest.mark.parametrize("timeout", ["inf", "nan", "1e300"])
+def test_a_timeout_beyond_what_a_lock_can_wait_still_captures(tmp_path, write_script, clean_env, timeout):
+    script = write_script("step.py", "import sys\nsys.exit(4)\n")
+    wrapped = run_replay(["capture", "--timeout", timeout, "--", "python", str(script)],
+                         clean_env, cwd=tmp_path)
+    assert wrapped.returncode == 4
+    assert "replay: captured" in wrapped.stderr and "Traceback" not in wrapped.stderr
+
+
 def test_nothing_to_run_is_a_usage_error(clean_env):
     result = run_replay(["capture"], clean_env)
     assert result.returncode == 2

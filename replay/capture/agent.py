@@ -76,6 +76,16 @@ def path_arguments(argv: list[str], cwd: str) -> list[PathArg]:
     return found
 
 
+def _deadline(timeout: float) -> float:
+    """Seconds to wait for the capture: `timeout`, or none for a negative one, and as
+    long as a lock can wait for an infinite, huge or NaN one (from $REPLAY_TIMEOUT)."""
+    from _thread import TIMEOUT_MAX
+
+    if timeout < 0:
+        return 0.0
+    return timeout if timeout <= TIMEOUT_MAX else TIMEOUT_MAX
+
+
 def looks_like_output(arg: PathArg) -> bool:
     """An output: its option says so, or it did not exist when the step started (a
     path the step is to create)."""
@@ -211,26 +221,24 @@ class Agent:
         except BaseException as err:  # reported by `finish`, never raised into the step
             result["error"] = err
             return False, exc
-        import _thread  # not `threading`: the one thread needs none of it, and it costs ~1.5 ms
-
-        done = _thread.allocate_lock()
-        done.acquire()
-
         def work() -> None:
             try:
                 result["id"], result["store"] = writer.persist(self, snapshot, scans)
             except BaseException as err:
                 result["error"] = err
-            finally:
-                done.release()
 
-        # Like a daemon thread, it is not waited for at exit: one stuck past the deadline
-        # on a hung file system cannot keep the job from ending.
-        _thread.start_new_thread(work, ())
-        wait = self.options.timeout
-        if not 0 <= wait <= _thread.TIMEOUT_MAX:  # a negative, huge or NaN $REPLAY_TIMEOUT
-            wait = 0.0 if wait < 0 else _thread.TIMEOUT_MAX
-        if not done.acquire(timeout=wait):
+        # `threading` is imported here, on the step's thread: imported first by a thread
+        # of its own, it would take that thread for the process's main thread.
+        import threading
+
+        try:
+            worker = threading.Thread(target=work, name="replay-capture", daemon=True)
+            worker.start()
+        except BaseException as err:  # no thread to be had (`can't start new thread`)
+            result["error"] = err
+            return False, exc
+        worker.join(_deadline(self.options.timeout))
+        if worker.is_alive():
             result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
             return True, exc
         return False, exc

@@ -14,7 +14,6 @@ import os
 import sys
 
 from replay import lockfile
-from replay.errors import UntrustedCaptureError
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
     from replay.store import LocalStore
 
-_DISTRIBUTION_KEYS = frozenset({"name", "version", "installer", "source", "url", "commit"})
+_SOURCES = frozenset({"index", "editable", "vcs", "local", "archive"})
 
 
 def environment_section(store: LocalStore, variables: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +55,7 @@ def installed(store: LocalStore, python: dict[str, str]) -> tuple[list[dict[str,
             dists = json.loads(text)
             if _well_formed(dists) and store.present({pylock, requirements}) == {pylock, requirements}:
                 return dists, pylock, requirements
-        except (ValueError, UntrustedCaptureError):  # a damaged row: read afresh
+        except Exception:  # a damaged row (bad JSON, too deep, not blob hashes): read afresh
             pass
     dists = lockfile.scan()
     pylock = store.add_bytes(lockfile.to_pylock(dists, python).encode())
@@ -66,11 +65,15 @@ def installed(store: LocalStore, python: dict[str, str]) -> tuple[list[dict[str,
 
 
 def _well_formed(dists: object) -> bool:
-    """Whether a remembered row reads as `lockfile.scan()` output: it goes into the
-    manifest as it is, and a malformed one would make the capture unreadable."""
+    """Whether a remembered row reads as `lockfile.scan()` output, as the manifest's
+    `Distribution` model takes it: it goes into the manifest as it is, and a
+    malformed one would make the capture unreadable."""
     return isinstance(dists, list) and all(
-        isinstance(d, dict) and d.keys() == _DISTRIBUTION_KEYS
-        and all(v is None or isinstance(v, str) for v in d.values())
+        isinstance(d, dict)
+        and d.keys() == {"name", "version", "installer", "source", "url", "commit"}
+        and isinstance(d["name"], str) and isinstance(d["version"], str)
+        and d["source"] in _SOURCES
+        and all(d[k] is None or isinstance(d[k], str) for k in ("installer", "url", "commit"))
         for d in dists
     )
 

@@ -68,33 +68,44 @@ _CODING = re.compile(rb"[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 class SourceLines:
     """Source lines of the failing frames, each file read and decoded once.
 
-    Not `linecache`: it loads `tokenize` for the encoding declaration alone. A file
-    that cannot be read falls back on its module's loader (a zip import), as
-    `linecache` does; otherwise the line is empty."""
+    Not `linecache`: it loads `tokenize` for the encoding declaration alone. Like
+    `linecache`, a relative file name is also looked for along `sys.path`, and a file
+    that cannot be read falls back on its module's loader (a zip import); otherwise
+    the line is empty."""
 
     def __init__(self) -> None:
         self._files: dict[str, list[str]] = {}
 
-    def line(self, frame: FrameType, lineno: int | None) -> str:
-        filename = frame.f_code.co_filename
+    def line(self, filename: str, frame: FrameType, lineno: int | None) -> str:
+        """Line `lineno` of `filename`, the frame's file made absolute against the
+        step's starting folder (a step may have changed folder since)."""
         lines = self._files.get(filename)
         if lines is None:
-            lines = self._files[filename] = _read_lines(filename, frame.f_globals)
+            lines = self._files[filename] = _read_lines(filename, frame)
         return lines[lineno - 1].strip() if isinstance(lineno, int) and 0 < lineno <= len(lines) else ""
 
 
-def _read_lines(filename: str, module_globals: dict[str, Any]) -> list[str]:
-    try:
-        with open(filename, "rb") as f:
-            return decode_source(f.read()).splitlines()
-    except (OSError, ValueError):
-        pass
-    loader, name = module_globals.get("__loader__"), module_globals.get("__name__")
+def _read_lines(filename: str, frame: FrameType) -> list[str]:
+    named = frame.f_code.co_filename
+    elsewhere = [] if os.path.isabs(named) else [os.path.join(d, named) for d in sys.path if d]
+    for path in (filename, *elsewhere):
+        try:
+            with open(path, "rb") as f:
+                return _split(decode_source(f.read()))
+        except (OSError, ValueError):
+            continue
+    loader, name = frame.f_globals.get("__loader__"), frame.f_globals.get("__name__")
     try:
         source = loader.get_source(name) if loader is not None and name else None
     except Exception:  # a third-party loader: the line is only a nicety
         source = None
-    return source.splitlines() if isinstance(source, str) else []
+    return _split(source) if isinstance(source, str) else []
+
+
+def _split(source: str) -> list[str]:
+    """Lines as Python numbers them: `str.splitlines` would also split on form feeds
+    and Unicode line separators, which a comment or string may hold."""
+    return source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def decode_source(data: bytes) -> str:
@@ -159,7 +170,7 @@ def describe_failure(
                 "file": filename,
                 "line": line,
                 "function": frame.f_code.co_name,
-                "code": scrub_text(sources.line(frame, line)),
+                "code": scrub_text(sources.line(filename, frame, line)),
                 "user": not is_library_file(filename),
                 "locals": summarise_locals(frame, scrub_local, _is_uninteresting),
             }
