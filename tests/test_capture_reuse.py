@@ -12,8 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from replay.capture.files import Budget, Copier, capture_input, folder_fingerprint, walk_files
+from replay.capture.files import (
+    PARALLEL_FROM,
+    Budget,
+    Copier,
+    capture_input,
+    folder_fingerprint,
+    walk_files,
+)
 from replay.capture.scan import FolderScan
+from replay.hashing import hash_file
 from replay.store import LocalStore
 from tests.conftest import run_replay
 
@@ -253,3 +261,22 @@ def test_an_older_index_loses_its_old_caches_once(tmp_path):
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "hashcache" not in tables and {"filehashes", "listings", "environments"} <= tables
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_many_files_copied_by_threads_keep_their_order_and_hashes(folder, store):
+    files = walk_files(str(folder), 1000)
+    assert len(files) > PARALLEL_FROM
+    copied = Copier(store).many(files)
+    assert copied == [hash_file(p) for p, _ in files]
+    assert all(store.check_blob(digest) is None for digest, _ in copied)
+
+
+def test_a_file_gone_before_its_copy_fails_the_copy_and_stops_the_threads(folder, store, monkeypatch):
+    files = walk_files(str(folder), 1000)
+    os.unlink(files[3][0])
+    calls = []
+    real = store.add_file
+    monkeypatch.setattr(store, "add_file", lambda path: calls.append(path) or real(path))
+    with pytest.raises(FileNotFoundError):
+        Copier(store).many(files)
+    assert len(calls) < len(files)  # the others stopped at their next file

