@@ -78,10 +78,10 @@ class Copier:
 
     Many files are copied by a few threads (`COPY_THREADS`): creating a file waits on
     the file system's journal, 25 us to 1 ms a file here depending on recent
-    deletions, and the waits and the hashing (both without the GIL) then overlap. For
-    10,000 files of 100 KiB that measured 2.6 s against 6.4-10.4 s one after another
-    when creation was slow, and the same 2.4-2.6 s when it was fast. A big file is
-    copied by the kernel while its thread hashes it. `scans` are the `find`s started for
+    deletions, and the waits and the hashing (both without the GIL) then overlap: a
+    capture of 10,000 files of 100 KiB took 3.9 s against 6.2 s with one thread
+    (medians of six interleaved rounds, with file creation slow), and about the same
+    when creation was fast. A big file is copied by the kernel while its thread hashes it. `scans` are the `find`s started for
     input folders at the failure (`replay.capture.scan`), by folder.
     """
 
