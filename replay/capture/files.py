@@ -81,8 +81,9 @@ class Copier:
     deletions, and the waits and the hashing (both without the GIL) then overlap: a
     capture of 10,000 files of 100 KiB took 3.9 s against 6.2 s with one thread
     (medians of six interleaved rounds, with file creation slow), and about the same
-    when creation was fast. A big file is copied by the kernel while its thread hashes it. `scans` are the `find`s started for
-    input folders at the failure (`replay.capture.scan`), by folder.
+    when creation was fast. A big file is copied by the kernel while its thread hashes
+    it. `scans` are the `find`s started for input folders at the failure
+    (`replay.capture.scan`), by folder.
     """
 
     def __init__(self, store: LocalStore, scans: dict[str, FolderScan] | None = None) -> None:
