@@ -122,7 +122,32 @@ _VENDOR_PREFIXES = (
     b"sk_live_",
     b"rk_live_",
 )
-_VENDOR_TOKEN = re.compile(
+
+
+class _Lazy:
+    """A pattern compiled when first used. Each rule below is used only once a literal
+    that every match contains is found in the text (`needles`, looked for at memchr
+    speed; the JWT and vendor rules look for theirs themselves), which most texts
+    lack: compiling them all up front cost a failing job's capture ~3 ms."""
+
+    __slots__ = ("source", "needles", "_compiled")
+
+    def __init__(self, source: bytes, *needles: bytes) -> None:
+        self.source = source
+        self.needles = needles
+        self._compiled: re.Pattern[bytes] | None = None
+
+    def may_match(self, data: bytes) -> bool:
+        return any(needle in data for needle in self.needles)
+
+    @property
+    def pattern(self) -> re.Pattern[bytes]:
+        if self._compiled is None:  # two threads may both compile it: same result
+            self._compiled = re.compile(self.source)
+        return self._compiled
+
+
+_VENDOR_TOKEN = _Lazy(
     rb"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
     rb"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
     rb"|hf_[A-Za-z]{30,}"  # Hugging Face
@@ -133,15 +158,16 @@ _VENDOR_TOKEN = re.compile(
 # Formats shorter than a run; the look-behind sits after the first literal so that `re`
 # can scan for that literal.
 _SHORT_KEYS = (
-    ("aws-access-key", re.compile(rb"A(?<![A-Za-z0-9]A)[KS]IA[A-Z0-9]{16}(?![A-Za-z0-9])")),
-    ("vendor-token", re.compile(rb"glpat-[A-Za-z0-9_-]{20,}")),  # GitLab
+    ("aws-access-key", _Lazy(rb"A(?<![A-Za-z0-9]A)[KS]IA[A-Z0-9]{16}(?![A-Za-z0-9])", b"AKIA", b"ASIA")),
+    ("vendor-token", _Lazy(rb"glpat-[A-Za-z0-9_-]{20,}", b"glpat-")),  # GitLab
 )
-_JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*")
-_PEM = re.compile(
+_JWT = _Lazy(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*")
+_PEM = _Lazy(
     rb"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----"
-    rb"(?:[\s\S]{0,65536}?-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----|[A-Za-z0-9+/=\s\\:,-]*)"
+    rb"(?:[\s\S]{0,65536}?-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----|[A-Za-z0-9+/=\s\\:,-]*)",
+    b"-----BEGIN",
 )
-_URL_PASSWORD = re.compile(rb"://[^\s/:@'\"<>]{0,256}:([^\s/@'\"<>]{1,256})@")
+_URL_PASSWORD = _Lazy(rb"://[^\s/:@'\"<>]{0,256}:([^\s/@'\"<>]{1,256})@", b"://")
 # Name stems for `name=value` / `name: value` in text, on the lowercased image. Stems
 # are grouped by first letter, one pattern each, so `re` scans for a literal; the rest
 # of the name and the value are one pattern, matched where a stem ends (compiled once:
@@ -193,7 +219,7 @@ def _shape_spans(data: bytes) -> Iterator[Span]:
         run = data[pos:end]
         if (jwt := _jwt_at(data, pos, run)) is not None:
             yield jwt
-        if run.startswith(_VENDOR_PREFIXES) and (m := _VENDOR_TOKEN.match(run)):
+        if run.startswith(_VENDOR_PREFIXES) and (m := _VENDOR_TOKEN.pattern.match(run)):
             yield pos, pos + m.end(), "vendor-token", REDACTED
         if _looks_random(run):
             while end < len(data) and end - pos < len(run) + 2 and data[end] == 0x3D:  # '=' padding
@@ -211,19 +237,19 @@ def _jwt_at(data: bytes, pos: int, run: bytes) -> Span | None:
     if start and data[start - 1] == 0x2E:  # '.': a payload; look for its header
         head = data.rfind(b"eyJ", max(0, start - 4096), start - 1)
         start = head if head >= 0 else start
-    m = _JWT.match(data, start)
+    m = _JWT.pattern.match(data, start)
     return (m.start(), m.end(), "jwt", REDACTED) if m else None
 
 
 def _pattern_spans(data: bytes) -> Iterator[Span]:
     """Short cloud keys, private key blocks and passwords inside URLs."""
-    for label, pattern in _SHORT_KEYS:
-        for m in pattern.finditer(data):
-            yield m.start(), m.end(), label, REDACTED
-    for m in _PEM.finditer(data):
-        yield m.start(), m.end(), "private-key", REDACTED
-    for m in _URL_PASSWORD.finditer(data):
-        yield m.start(1), m.end(1), "url-password", REDACTED
+    for label, rule in (*_SHORT_KEYS, ("private-key", _PEM)):
+        if rule.may_match(data):
+            for m in rule.pattern.finditer(data):
+                yield m.start(), m.end(), label, REDACTED
+    if _URL_PASSWORD.may_match(data):
+        for m in _URL_PASSWORD.pattern.finditer(data):
+            yield m.start(1), m.end(1), "url-password", REDACTED
 
 
 def _assignment_spans(data: bytes) -> Iterator[Span]:
