@@ -20,7 +20,7 @@ from replay.capture.files import (
     folder_fingerprint,
     walk_files,
 )
-from replay.capture.scan import FolderScan
+from replay.capture.scan import FolderScan, files_of
 from replay.hashing import hash_file
 from replay.store import LocalStore
 from tests.conftest import run_replay
@@ -142,13 +142,17 @@ def test_a_file_that_came_and_went_during_a_capture_is_not_listed_again(folder, 
     store.ensure()
 
     class Finished:
-        """A scan that ended before the file appeared (its answer delivered later)."""
+        """A scan that ended before the file appeared (its answer delivered later),
+        whose records did not parse: the capture walks the folder."""
 
         def __init__(self, fingerprint: str | None) -> None:
             self.fingerprint = fingerprint
 
         def result(self) -> str | None:
             return self.fingerprint
+
+        def files(self) -> None:
+            return None
 
         def close(self) -> None:
             pass
@@ -160,6 +164,43 @@ def test_a_file_that_came_and_went_during_a_capture_is_not_listed_again(folder, 
     (folder / "N.tmp").unlink()
     after = record(folder, Copier(store, {str(folder): FolderScan(str(folder))}))
     assert "N.tmp" not in {f["path"] for f in json.loads(after["files"].text)}
+
+
+def test_a_first_capture_lists_the_files_find_saw(folder, store):
+    """Without a remembered listing, the scan's own records are the file list (no
+    second walk), and they are remembered under the scan's fingerprint."""
+    scan = FolderScan(str(folder))
+    fingerprint = scan.result()
+    (folder / "late.tmp").write_text("written after the scan")
+    copier = Copier(store, {str(folder): scan})
+    listed = record(folder, copier)
+    assert "late.tmp" not in {f["path"] for f in json.loads(listed["files"].text)}
+    copier.flush()
+    assert copier.kept(str(folder), fingerprint) is not None
+    again = record(folder, Copier(store, {str(folder): FolderScan(str(folder))}))
+    assert "late.tmp" in {f["path"] for f in json.loads(again["files"].text)}
+
+
+def test_find_s_records_give_the_walk_s_stats(folder):
+    scan = FolderScan(str(folder))
+    assert scan.files() is None  # no result yet
+    scan.result()
+    listed = scan.files()
+    walked = sorted(walk_files(str(folder), 1000))
+    assert [p for p, _ in listed] == [p for p, _ in walked]
+    facts = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+    for (_, found), (_, stat) in zip(listed, walked):
+        assert [getattr(found, f) for f in facts] == [getattr(stat, f) for f in facts]
+
+
+@pytest.mark.parametrize("record", [
+    b"1 2 3 4.0000000000 5.0000000000 ",  # no path
+    b"1 2 3 4 5 x",  # times without their fraction
+    b"1 2 x 4.0000000000 5.0000000000 a",  # a size that is no number
+])
+def test_a_malformed_record_is_refused(record):
+    with pytest.raises(ValueError):
+        files_of("/data", [record])
 
 
 def test_a_damaged_listing_is_copied_afresh(folder, clean_env, tmp_path, store_dir):

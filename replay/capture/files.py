@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-    from replay.capture.scan import FolderScan
+    from replay.capture.scan import FolderScan, Stat
     from replay.store import LocalStore
 
 SOURCE_SUFFIXES = frozenset(
@@ -89,18 +89,18 @@ class Copier:
     def __init__(self, store: LocalStore, scans: dict[str, FolderScan] | None = None) -> None:
         self.store = store
         self.scans = scans or {}
-        self.remembered: list[tuple[str, os.stat_result, str]] = []
+        self.remembered: list[tuple[str, Stat, str]] = []
         self.listings: list[tuple[str, str, str, str, str, int, int]] = []
 
-    def _known(self, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
+    def _known(self, items: list[tuple[str, Stat]]) -> dict[str, str]:
         cached = self.store.index().cached_hashes(items)
         held = self.store.present(set(cached.values()))
         return {p: h for p, h in cached.items() if h in held}
 
-    def one(self, path: str, st: os.stat_result) -> tuple[str, int]:
+    def one(self, path: str, st: Stat) -> tuple[str, int]:
         return self.many([(path, st)])[0]
 
-    def many(self, items: list[tuple[str, os.stat_result]]) -> list[tuple[str, int]]:
+    def many(self, items: list[tuple[str, Stat]]) -> list[tuple[str, int]]:
         known = self._known(items)
         todo = [(p, st) for p, st in items if p not in known]
         copied = self._copy([p for p, _ in todo])
@@ -158,7 +158,7 @@ class Copier:
             return None
         return Listing(Encoded(text, blobs), size, largest)
 
-    def listing(self, folder: str, fingerprint: str, files: list[tuple[str, os.stat_result]]) -> Listing:
+    def listing(self, folder: str, fingerprint: str, files: list[tuple[str, Stat]]) -> Listing:
         """Copy `files` (all of `folder`'s) and remember their records at `fingerprint`,
         which must be that of these very stats (`folder_fingerprint`)."""
         hashes = self.many(files)
@@ -176,7 +176,7 @@ class Copier:
         self.listings.clear()
 
 
-def folder_fingerprint(folder: str, files: list[tuple[str, os.stat_result]]) -> str:
+def folder_fingerprint(folder: str, files: list[tuple[str, Stat]]) -> str:
     """The fingerprint `find` gives `folder` when its files stat as `files` do: what
     changes when any file is changed, added, removed or replaced (the ctime, which no
     `touch` can set back, included)."""
@@ -241,16 +241,19 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
     into the same store, else walked and copied file by file within the budget."""
     scan = copier.scans.get(path)  # the agent stops or closes every scan when done
     scanned = scan.result() if scan is not None else None
+    listed = None
     if scanned is not None:
         kept = copier.kept(path, scanned)
         if kept is not None and budget.take_all(kept.size, kept.largest):
             return _whole_folder(path, how, kept)
-    files = walk_files(path, MAX_INPUT_FILES)
+        listed = scan.files()  # type: ignore[union-attr]
+    files: list[tuple[str, Stat]] = listed if listed is not None else walk_files(path, MAX_INPUT_FILES)
     sizes = [s.st_size for _, s in files]
     if files and budget.take_all(sum(sizes), max(sizes)):
-        # The records are remembered under the fingerprint of this walk, never under the
-        # scan's: a file added between the two and deleted later would come back.
-        walked = folder_fingerprint(path, files)
+        # The records are remembered under the fingerprint of the very listing they come
+        # from, never under another's: after a walk, not under the scan's (a file added
+        # between the two and deleted later would come back).
+        walked = scanned if listed is not None else folder_fingerprint(path, files)
         kept = copier.kept(path, walked) if walked != scanned else None
         return _whole_folder(path, how, kept or copier.listing(path, walked, files))
     copy = [(p, s) for p, s in files if budget.take(s.st_size)]

@@ -10,7 +10,9 @@ A folder's fingerprint is the hash of one record per regular file (device, inode
 size, mtime, ctime, path), sorted. `find` prints the records; `records_of` renders
 the same bytes from a Python walk's stats. A listing is only ever remembered under
 the fingerprint of the very walk its records came from, so a fingerprint from `find`
-that matches it means every file stats exactly as it did then (`Copier.kept`).
+that matches it means every file stats exactly as it did then (`Copier.kept`). When it
+does not, `files` turns `find`'s records into the folder's file list, so a first
+capture need not walk the folder again in Python (~130 ms for 10,000 files here).
 Where `find` is missing or not GNU (busybox), fails or is cut off, `result` is None
 and the capture walks the folder in Python, as it always can. Standard library only:
 the child is spawned by `posix_spawn` (no `subprocess`) through `sh` for its limits,
@@ -22,6 +24,8 @@ from __future__ import annotations
 import _signal  # what `signal` wraps: `signal` itself would load `enum` before the spawn
 import os
 import time
+
+TYPE_CHECKING = False
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "__pycache__", "node_modules", ".replay", ".venv", "venv",
@@ -49,7 +53,48 @@ def _time(ns: int) -> bytes:
     return b"%d.%09d0" % divmod(ns, 1_000_000_000)
 
 
-def records_of(folder: str, files: list[tuple[str, os.stat_result]]) -> list[bytes]:
+def _ns(text: bytes) -> int:
+    """The inverse of `_time`."""
+    seconds, dot, fraction = text.partition(b".")
+    if not dot or len(fraction) != 10 or not fraction.isdigit():
+        raise ValueError(f"not a find time: {text[:40]!r}")
+    return int(seconds) * 1_000_000_000 + int(fraction[:9])
+
+
+class FileStat:
+    """The facts of one file that a record holds: what the capture reads of an
+    `os.stat_result` (the size to copy, the rest for the hash cache)."""
+
+    __slots__ = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+
+    def __init__(self, dev: int, ino: int, size: int, mtime_ns: int, ctime_ns: int) -> None:
+        self.st_dev, self.st_ino, self.st_size = dev, ino, size
+        self.st_mtime_ns, self.st_ctime_ns = mtime_ns, ctime_ns
+
+
+if TYPE_CHECKING:
+    Stat = os.stat_result | FileStat
+    """A file's facts from a Python walk or from `find`."""
+
+
+def files_of(folder: str, records: list[bytes]) -> list[tuple[str, FileStat]]:
+    """The files `records` (of `folder`) describe, by path; ValueError on a malformed one."""
+    prefix = folder.rstrip(os.sep) + os.sep
+    files = []
+    for record in records:
+        dev, ino, size, mtime, ctime, rel = record.split(b" ", 5)
+        if not rel:
+            raise ValueError("a record without a path")
+        files.append((prefix + os.fsdecode(rel), FileStat(int(dev), int(ino), int(size), _ns(mtime), _ns(ctime))))
+    files.sort(key=_first)
+    return files
+
+
+def _first(item: tuple[str, FileStat]) -> str:
+    return item[0]
+
+
+def records_of(folder: str, files: list[tuple[str, Stat]]) -> list[bytes]:
     """`find`'s records for `files` (walked under `folder`), from their stats."""
     skip = len(folder.rstrip(os.sep)) + 1
     return [b"%d %d %d %s %s %s" % (st.st_dev, st.st_ino, st.st_size, _time(st.st_mtime_ns),
@@ -87,6 +132,8 @@ class FolderScan:
         self.pid: int | None = None
         self.pidfd: int | None = None
         self.out: int | None = None
+        self.records: list[bytes] | None = None
+        self._fingerprint: str | None = None
         try:
             self.out = os.memfd_create("replay-scan")
             self.pid = os.posix_spawn(
@@ -108,6 +155,8 @@ class FolderScan:
     def result(self) -> str | None:
         """The folder's fingerprint from `find`'s records, or None when there is none
         to trust (no `find`, an error, an unreadable subfolder, too many files)."""
+        if self._fingerprint is not None:
+            return self._fingerprint
         pid, out = self.pid, self.out
         if pid is None or out is None:
             return None
@@ -124,7 +173,21 @@ class FolderScan:
         if status != 0 or len(data) != size or (data and not data.endswith(b"\0")):
             return None
         records = data.split(b"\0")[:-1]
-        return fingerprint(records) if len(records) <= MAX_INPUT_FILES else None
+        if len(records) > MAX_INPUT_FILES:
+            return None
+        self.records = records
+        self._fingerprint = fingerprint(records)
+        return self._fingerprint
+
+    def files(self) -> list[tuple[str, FileStat]] | None:
+        """The files whose records gave `result`'s fingerprint, by path (None before a
+        result, or when a record does not parse: then the folder is walked)."""
+        if self.records is None:
+            return None
+        try:
+            return files_of(self.folder, self.records)
+        except ValueError:
+            return None
 
     def stop(self) -> None:
         """Kill the child if it still runs and reap it if it is gone within half a
