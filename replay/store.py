@@ -220,10 +220,11 @@ class LocalStore:
 
         The blob is written to an unnamed file (O_TMPFILE) and linked into place whole:
         one directory entry per blob instead of a temporary name and a rename, which is
-        what file creation costs most on a busy disk."""
+        what file creation costs most on a busy disk. Content the store holds already
+        is found by the link failing, not by a look-up first: a capture's new files
+        would each pay for that look-up (6 % of a first capture of 10,000 files here,
+        one-off), a repeated blob only for writing its bytes to a file never named."""
         digest = hash_bytes(data)
-        if self.has_blob(digest):
-            return digest
         final = self._shard(digest)
         try:
             fd = os.open(self._tmp, os.O_TMPFILE | os.O_WRONLY, 0o444)
@@ -242,7 +243,7 @@ class LocalStore:
             # os.link only passes that flag when given a directory fd.
             os.link(f"self/fd/{fd}", final, src_dir_fd=proc, follow_symlinks=True)
         except FileExistsError:
-            pass  # another writer published the same content
+            pass  # the store holds this content (an earlier capture's, or another writer's)
         finally:
             os.close(fd)
         return digest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -149,3 +150,15 @@ def test_publishing_a_capture_whose_blob_is_missing_is_refused(store):
     with pytest.raises(StoreError, match="blob eeeeeeeeeeee missing"):
         store.publish_document(doc)
     assert store.ids() == []
+
+
+def test_content_added_twice_is_one_blob_left_as_it_was(store):
+    store.ensure()
+    first = store.add_bytes(b"same content\n")
+    blob = store.blob_path(first)
+    before = blob.stat()
+    assert store.add_bytes(b"same content\n") == first
+    after = blob.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [p.name for p in blob.parent.iterdir()] == [first]
+    assert os.listdir(store.tmp_dir) == []  # the second copy was never named
