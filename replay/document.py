@@ -53,6 +53,17 @@ def check_relpath(value: str) -> str:
     return value
 
 
+def is_text(value: str) -> bool:
+    """Whether `value` is text a manifest (or the index) can hold: a file name whose bytes
+    are not UTF-8 comes back from the file system with surrogates, which no reader of
+    JSON or SQLite accepts."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_capture_id(value: str) -> bool:
     """Twelve lowercase hex digits: the name of every capture's folder."""
     return len(value) == 12 and not value.strip(HEX_DIGITS)

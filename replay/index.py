@@ -135,7 +135,7 @@ class Index:
                 [tuple(r[c] for c in COLUMNS) for r in rows],
             )
             db.execute("COMMIT")
-        except sqlite3.Error:
+        except (sqlite3.Error, UnicodeError):  # UnicodeError: a name with undecodable bytes
             self._rollback()
 
     def _rollback(self) -> None:
@@ -190,7 +190,7 @@ class Index:
         """Hashes of the files whose device, inode, size, mtime and ctime are as cached."""
         found: dict[str, str] = {}
         stats = dict(items)
-        paths = list(stats)
+        paths = [p for p in stats if document.is_text(p)]
         try:
             db = self._db()
             for start in range(0, len(paths), 500):
@@ -204,7 +204,7 @@ class Index:
                     st = stats[path]
                     if facts == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
                         found[path] = str(digest)
-        except sqlite3.Error:
+        except (sqlite3.Error, UnicodeError):  # UnicodeError: a name with undecodable bytes
             return {}
         return found
 
@@ -218,7 +218,7 @@ class Index:
                 (folder, fingerprint),
             ).fetchone()
             return (str(row[0]), str(row[1]), str(row[2]), int(row[3]), int(row[4])) if row else None
-        except (sqlite3.Error, TypeError, ValueError):  # a damaged row is a miss
+        except (sqlite3.Error, TypeError, ValueError):  # a damaged row, or an unstorable name, is a miss
             return None
 
     def remember(
@@ -228,6 +228,8 @@ class Index:
     ) -> None:
         """Remember file hashes and folder listings (`cached_listing`'s row after the
         folder and fingerprint) in one transaction. A failure loses only the speed of the next capture."""
+        hashes = [(p, st, h) for p, st, h in hashes if document.is_text(p)]
+        listings = [row for row in listings if document.is_text(row[0])]
         if not hashes and not listings:
             return
         try:
@@ -239,7 +241,7 @@ class Index:
             )
             db.executemany("INSERT OR REPLACE INTO listings VALUES (?, ?, ?, ?, ?, ?, ?)", listings)
             db.execute("COMMIT")
-        except sqlite3.Error:
+        except (sqlite3.Error, UnicodeError):  # UnicodeError: a name with undecodable bytes
             self._rollback()
 
     # -- environment cache ------------------------------------------------------
@@ -252,7 +254,7 @@ class Index:
                 (fingerprint,),
             ).fetchone()
             return (str(row[0]), str(row[1]), str(row[2])) if row else None
-        except (sqlite3.Error, TypeError, ValueError):  # a damaged row is a miss
+        except (sqlite3.Error, TypeError, ValueError):  # a damaged row, or an unstorable name, is a miss
             return None
 
     def remember_environment(self, fingerprint: str, distributions: str, pylock: str,
@@ -269,5 +271,5 @@ class Index:
                        " (SELECT rowid FROM environments ORDER BY rowid DESC LIMIT ?)",
                        (_ENVIRONMENTS_KEPT,))
             db.execute("COMMIT")
-        except sqlite3.Error:
+        except (sqlite3.Error, UnicodeError):  # UnicodeError: a name with undecodable bytes
             self._rollback()

@@ -138,7 +138,7 @@ class _Lazy:
         self._compiled: re.Pattern[bytes] | None = None
 
     def may_match(self, data: bytes) -> bool:
-        return any(needle in data for needle in self.needles)
+        return not self.needles or any(needle in data for needle in self.needles)
 
     @property
     def pattern(self) -> re.Pattern[bytes]:

@@ -22,6 +22,7 @@ import functools
 import json
 import os
 import stat
+from _thread import allocate_lock as Lock
 from collections.abc import Collection
 
 from replay import document
@@ -58,9 +59,16 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-@functools.cache
+_proc: list[int] = []
+_proc_lock = Lock()
+
+
 def _proc_fd() -> int:
-    return os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    """One descriptor of /proc for the process, opened once even by racing threads."""
+    with _proc_lock:
+        if not _proc:
+            _proc.append(os.open("/proc", os.O_RDONLY | os.O_DIRECTORY))
+        return _proc[0]
 
 
 def resolve_prefix(available: list[str] | tuple[str, ...], prefix: str, where: str) -> str:
@@ -223,17 +231,16 @@ class LocalStore:
         what file creation costs most on a busy disk. Content the store holds already
         is found by the link failing, not by a look-up first: a capture's new files
         would each pay for that look-up (6 % of a first capture of 10,000 files here,
-        one-off), a repeated blob only for writing its bytes to a file never named."""
+        one-off), a repeated blob only for writing its bytes to a file never named
+        (and if that write fails, a full disk say, the blob in place stands)."""
         digest = hash_bytes(data)
         final = self._shard(digest)
         try:
-            fd = os.open(self._tmp, os.O_TMPFILE | os.O_WRONLY, 0o444)
             proc = _proc_fd()
+            fd = os.open(self._tmp, os.O_TMPFILE | os.O_WRONLY, 0o444)
         except (OSError, AttributeError):  # a filesystem without unnamed files, or no /proc
-            tmp = self._tmp_file()
-            with open(tmp, "xb") as f:
-                f.write(data)
-            self._place(tmp, digest)
+            if not os.path.isfile(final):  # here a copy would cost a named file: look first
+                self._add_named(data, digest)
             return digest
         try:
             view = memoryview(data)
@@ -244,14 +251,32 @@ class LocalStore:
             os.link(f"self/fd/{fd}", final, src_dir_fd=proc, follow_symlinks=True)
         except FileExistsError:
             pass  # the store holds this content (an earlier capture's, or another writer's)
+        except OSError:
+            if not os.path.isfile(final):
+                raise
         finally:
             os.close(fd)
         return digest
 
+    def _add_named(self, data: bytes, digest: str) -> None:
+        tmp = self._tmp_file()
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+            self._place(tmp, digest)
+        finally:
+            _unlink_quietly(tmp)  # gone already once placed
+
     def add_file(self, src: str | os.PathLike[str]) -> tuple[str, int]:
-        """Copy a file into the store as a blob; return (hash, size)."""
-        with open(src, "rb", buffering=0) as f:
-            if os.fstat(f.fileno()).st_size <= SMALL:
+        """Copy a regular file into the store as a blob; return (hash, size). Opened
+        without blocking: a file replaced by a FIFO since it was listed is refused
+        (OSError) rather than waited on."""
+        fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb", buffering=0) as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(f"{os.fspath(src)!r} is no longer a regular file")
+            if st.st_size <= SMALL:
                 data = f.read()
                 return self.add_bytes(data), len(data)
         tmp = self._tmp_file()

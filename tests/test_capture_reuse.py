@@ -304,7 +304,7 @@ def test_an_older_index_loses_its_old_caches_once(tmp_path):
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
-def test_many_files_copied_by_threads_keep_their_order_and_hashes(folder, store):
+def test_many_files_are_copied_by_threads_into_whole_blobs(folder, store):
     files = walk_files(str(folder), 1000)
     assert len(files) > PARALLEL_FROM
     copied = Copier(store).many(files)
@@ -321,3 +321,89 @@ def test_a_file_gone_before_its_copy_fails_the_copy_and_stops_the_threads(folder
     with pytest.raises(FileNotFoundError):
         Copier(store).many(files)
     assert len(calls) < len(files)  # the others stopped at their next file
+
+
+def _listed_then(folder: Path, store: LocalStore, change, budget: Budget | None = None) -> dict:
+    """The folder's record when `change` happens after `find` listed it, before the copy."""
+    scan = FolderScan(str(folder))
+    scan.result()
+    change()
+    copier = Copier(store, {str(folder): scan})
+    item = capture_input(str(folder), "argv", copier, budget or Budget(1 << 30, 1 << 30))
+    copier.flush()
+    scan.close()
+    assert item is not None
+    return item
+
+
+def _paths(item: dict) -> set[str]:
+    files = item["files"]
+    return {f["path"] for f in (json.loads(files.text) if hasattr(files, "text") else files)}
+
+
+def test_a_file_gone_since_find_listed_it_is_walked_past(folder, store):
+    item = _listed_then(folder, store, lambda: (folder / "part" / "f07.csv").unlink())
+    assert "part/f07.csv" not in _paths(item) and "part/f08.csv" in _paths(item)
+
+
+def test_a_file_grown_since_find_listed_it_counts_at_its_new_size(folder, store):
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and ".git" not in p.parts)
+    grown = folder / "top.txt"
+    item = _listed_then(folder, store, lambda: grown.write_bytes(b"x" * 4096), Budget(total + 1000, 1 << 20))
+    assert item["copied"] is False  # the walk's sizes no longer fit the budget
+    assert {f["path"]: f["size"] for f in item["files"]}["top.txt"] == 4096
+
+
+def test_a_file_turned_into_a_fifo_since_find_listed_it_does_not_hang(folder, store):
+    def swap() -> None:
+        (folder / "top.txt").unlink()
+        os.mkfifo(folder / "top.txt")
+
+    item = _listed_then(folder, store, swap)
+    assert "top.txt" not in _paths(item) and "part/f00.csv" in _paths(item)
+
+
+def test_copy_threads_place_each_result_where_its_file_is(folder, store, monkeypatch):
+    files = walk_files(str(folder), 1000)
+    real = store.add_file
+    order = {p: i for i, (p, _) in enumerate(files)}
+
+    def slow_first(path):  # the earlier the file, the later it finishes
+        time.sleep(0.002 * (len(files) - order[path]) / len(files))
+        return real(path)
+
+    monkeypatch.setattr(store, "add_file", slow_first)
+    assert Copier(store).many(files) == [hash_file(p) for p, _ in files]
+
+
+def test_without_threads_to_spare_the_calling_thread_copies_all(folder, store, monkeypatch):
+    import threading
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    files = walk_files(str(folder), 1000)
+    assert Copier(store).many(files) == [hash_file(p) for p, _ in files]
+
+
+@pytest.mark.parametrize("scanned", [True, False])
+def test_a_file_name_that_is_not_utf8_is_left_out(folder, store, scanned):
+    """No manifest could name it: the capture of its folder holds the other files, and
+    reads back."""
+    odd = os.fsdecode(b"caf\xe9.csv")
+    (folder / odd).write_text("id\n1\n")
+    (folder / os.fsdecode(b"d\xe9j\xe0")).mkdir()
+    (folder / os.fsdecode(b"d\xe9j\xe0") / "inside.csv").write_text("id\n2\n")
+    item = record(folder, Copier(store, {str(folder): FolderScan(str(folder))} if scanned else {}))
+    assert "top.txt" in _paths(item)
+    assert not [p for p in _paths(item) if not p.isascii()]
+    assert capture_input(str(folder / odd), "argv", Copier(store), Budget(1 << 30, 1 << 30)) is None
+
+
+def test_a_capture_of_a_folder_with_such_a_name_reads_back(folder, clean_env, tmp_path, store_dir):
+    (folder / os.fsdecode(b"caf\xe9.csv")).write_text("id\n1\n")
+    capture(folder, clean_env, tmp_path)
+    store = LocalStore(store_dir)
+    [captured] = store.load(store.ids()[0]).inputs
+    assert "top.txt" in {f.path for f in captured.files}

@@ -323,3 +323,10 @@ def test_redact_value_replaces_a_secret_named_local_whole() -> None:
     )
     assert redactor.redact_value("df", "DataFrame(3 rows)") == "DataFrame(3 rows)"
     assert {"secret_token", "auth", "jwt"} <= set(redactor.report()["text"])
+
+
+def test_a_lazy_rule_without_needles_is_always_tried():
+    from replay.redact import _JWT, _PEM
+
+    assert _JWT.may_match(b"nothing of the kind")
+    assert not _PEM.may_match(b"nothing of the kind") and _PEM.may_match(b"-----BEGIN RSA")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -162,3 +164,33 @@ def test_content_added_twice_is_one_blob_left_as_it_was(store):
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert [p.name for p in blob.parent.iterdir()] == [first]
     assert os.listdir(store.tmp_dir) == []  # the second copy was never named
+
+
+def test_content_held_already_is_added_even_where_no_more_can_be_written(store, tmp_path):
+    """The bytes of a repeated blob are written only to be dropped: a full disk (here a
+    file size limit) leaves the blob in place standing."""
+    store.ensure()
+    code = f"""
+import resource, sys
+from replay.store import LocalStore
+store = LocalStore({str(store.folder)!r})
+digest = store.add_bytes(b"x" * 100_000)
+resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+assert store.add_bytes(b"x" * 100_000) == digest
+try:
+    store.add_bytes(b"y" * 100_000)
+except OSError as exc:
+    print("refused", exc.errno)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["refused", "27"]  # EFBIG, for content not held
+
+
+def test_without_unnamed_files_a_blob_is_written_once_and_no_temporary_is_left(store, monkeypatch):
+    store.ensure()
+    monkeypatch.delattr(os, "O_TMPFILE")
+    first = store.add_bytes(b"named path\n")
+    assert store.add_bytes(b"named path\n") == first
+    assert store.read_blob(first) == b"named path\n"
+    assert os.listdir(store.tmp_dir) == []

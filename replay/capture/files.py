@@ -15,7 +15,7 @@ from operator import attrgetter
 
 from replay.capture.failure import is_library_file
 from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, fingerprint, records_of
-from replay.document import Encoded
+from replay.document import Encoded, is_text
 from replay.errors import UntrustedCaptureError
 from replay.hashing import hash_bytes
 
@@ -129,10 +129,15 @@ class Copier:
                     errors.append(exc)
                     return
 
-        threads = [threading.Thread(target=work, name="replay-copy", daemon=True)
-                   for _ in range(COPY_THREADS)]
-        for thread in threads:
-            thread.start()
+        threads: list[threading.Thread] = []
+        try:
+            for _ in range(COPY_THREADS - 1):  # the calling thread is the last copier
+                thread = threading.Thread(target=work, name="replay-copy", daemon=True)
+                thread.start()
+                threads.append(thread)
+        except RuntimeError:  # no more threads to be had: fewer copy the rest
+            pass
+        work()
         for thread in threads:
             thread.join()
         if errors:
@@ -158,10 +163,15 @@ class Copier:
             return None
         return Listing(Encoded(text, blobs), size, largest)
 
-    def listing(self, folder: str, fingerprint: str, files: list[tuple[str, Stat]]) -> Listing:
+    def listing(self, folder: str, fingerprint: str, files: list[tuple[str, Stat]],
+                as_listed: bool = False) -> Listing:
         """Copy `files` (all of `folder`'s) and remember their records at `fingerprint`,
-        which must be that of these very stats (`folder_fingerprint`)."""
+        which must be that of these very stats (`folder_fingerprint`). `as_listed`:
+        raise `FolderChanged` (remembering nothing) unless every file was copied at its
+        listed size."""
         hashes = self.many(files)
+        if as_listed and any(size != st.st_size for (_, size), (_, st) in zip(hashes, files)):
+            raise FolderChanged(folder)
         refs = [_file_ref(folder, p, size, digest) for (p, _), (digest, size) in zip(files, hashes)]
         text = json.dumps(refs, separators=(",", ":"))
         made = Listing(Encoded(text, dict(hashes)), sum(size for _, size in hashes),
@@ -202,6 +212,8 @@ def walk_files(root: str, limit: int) -> list[tuple[str, os.stat_result]]:
             continue
         entries.sort(key=_by_name)
         for entry in entries:
+            if not is_text(entry.name):  # no manifest could name it (`document.is_text`)
+                continue
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in SKIP_DIRS:
                     stack.append(entry.path)
@@ -222,6 +234,8 @@ def _file_ref(root: str, path: str, size: int, digest: str | None) -> dict[str, 
 
 def capture_input(path: str, how: str, copier: Copier, budget: Budget) -> dict[str, Any] | None:
     """One input record; None for paths that are gone or not regular files/folders."""
+    if not is_text(path):  # no manifest could name it
+        return None
     try:
         st = os.stat(path)
     except OSError:
@@ -238,30 +252,51 @@ def capture_input(path: str, how: str, copier: Copier, budget: Budget) -> dict[s
 
 def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict[str, Any]:
     """A folder input: its records reused whole when it is unchanged since a capture
-    into the same store, else walked and copied file by file within the budget."""
+    into the same store, else listed (by `find` at the failure, or walked now) and
+    copied file by file within the budget."""
     scan = copier.scans.get(path)  # the agent stops or closes every scan when done
     scanned = scan.result() if scan is not None else None
-    listed = None
     if scanned is not None:
         kept = copier.kept(path, scanned)
         if kept is not None and budget.take_all(kept.size, kept.largest):
             return _whole_folder(path, how, kept)
         listed = scan.files()  # type: ignore[union-attr]
-    files: list[tuple[str, Stat]] = listed if listed is not None else walk_files(path, MAX_INPUT_FILES)
+        if listed is not None:
+            left = budget.left
+            try:
+                return _copy_folder(path, how, copier, budget, listed, scanned, as_listed=True)
+            except OSError:  # a file changed or went since `find` listed it: walk now
+                budget.left = left
+    files = walk_files(path, MAX_INPUT_FILES)
+    # The records are remembered under the fingerprint of the very listing they come
+    # from, never under another's: after a walk, not under the scan's (a file added
+    # between the two and deleted later would come back).
+    walked = folder_fingerprint(path, files)
+    return _copy_folder(path, how, copier, budget, files, walked, kept=walked != scanned)
+
+
+def _copy_folder(path: str, how: str, copier: Copier, budget: Budget, files: list[tuple[str, Stat]],
+                 fingerprint: str, kept: bool = False, as_listed: bool = False) -> dict[str, Any]:
+    """The record of folder `path` holding `files`, which have `fingerprint`: whole
+    (a listing remembered at that fingerprint when `kept`, else copied) if the budget
+    takes it all, else the files that fit. `as_listed`: raise OSError unless every
+    file is copied at its listed size."""
     sizes = [s.st_size for _, s in files]
     if files and budget.take_all(sum(sizes), max(sizes)):
-        # The records are remembered under the fingerprint of the very listing they come
-        # from, never under another's: after a walk, not under the scan's (a file added
-        # between the two and deleted later would come back).
-        walked = scanned if listed is not None else folder_fingerprint(path, files)
-        kept = copier.kept(path, walked) if walked != scanned else None
-        return _whole_folder(path, how, kept or copier.listing(path, walked, files))
+        remembered = copier.kept(path, fingerprint) if kept else None
+        return _whole_folder(path, how, remembered or copier.listing(path, fingerprint, files, as_listed))
     copy = [(p, s) for p, s in files if budget.take(s.st_size)]
     chosen = {p for p, _ in copy}
     hashes = dict(zip([p for p, _ in copy], copier.many(copy)))
+    if as_listed and any(size != s.st_size for (_, size), (_, s) in zip(hashes.values(), copy)):
+        raise FolderChanged(path)
     refs = [_file_ref(path, p, s.st_size, hashes[p][0] if p in chosen else None) for p, s in files]
     return {"path": path, "kind": "dir", "how": how, "size": sum(sizes),
             "copied": len(chosen) == len(files), "files": refs}
+
+
+class FolderChanged(OSError):
+    """A folder's file was copied at another size than it was listed with."""
 
 
 def _whole_folder(path: str, how: str, listing: Listing) -> dict[str, Any]:

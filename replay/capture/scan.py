@@ -90,6 +90,14 @@ def files_of(folder: str, records: list[bytes]) -> list[tuple[str, FileStat]]:
     return files
 
 
+def _named_in_utf8(record: bytes) -> bool:
+    try:
+        record.split(b" ", 5)[-1].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _first(item: tuple[str, FileStat]) -> str:
     return item[0]
 
@@ -173,6 +181,8 @@ class FolderScan:
         if status != 0 or len(data) != size or (data and not data.endswith(b"\0")):
             return None
         records = data.split(b"\0")[:-1]
+        if not data.isascii():  # as the walk, leave out the files no manifest could name
+            records = [r for r in records if _named_in_utf8(r)]
         if len(records) > MAX_INPUT_FILES:
             return None
         self.records = records
