@@ -57,6 +57,8 @@ def is_text(value: str) -> bool:
     """Whether `value` is text a manifest (or the index) can hold: a file name whose bytes
     are not UTF-8 comes back from the file system with surrogates, which no reader of
     JSON or SQLite accepts."""
+    if value.isascii():  # most names: no encoding needed to tell
+        return True
     try:
         value.encode()
     except UnicodeEncodeError:

@@ -12,6 +12,7 @@ its first megabyte with the interpreter's own sha256 (`new_sha256`).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -44,6 +45,7 @@ def new_sha256(size: int) -> Any:
     return hashlib.sha256()
 
 
+@functools.cache  # a failed import searches the whole path again each time
 def _own_sha256() -> Callable[[], Any] | None:
     """The interpreter's built-in sha256 (the module `hashlib` itself falls back on)."""
     try:

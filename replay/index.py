@@ -52,7 +52,6 @@ CREATE TABLE IF NOT EXISTS environments (
     fingerprint TEXT PRIMARY KEY, distributions TEXT, pylock TEXT, requirements TEXT
 );
 DROP TABLE IF EXISTS hashcache;
-DROP TABLE IF EXISTS listingcache;
 """
 """Run when `user_version` is behind or a table is missing: version 1 dropped the caches
 of earlier versions (hashcache trusted a file whose mtime had been put back); version
@@ -190,7 +189,7 @@ class Index:
         """Hashes of the files whose device, inode, size, mtime and ctime are as cached."""
         found: dict[str, str] = {}
         stats = dict(items)
-        paths = [p for p in stats if document.is_text(p)]
+        paths = list(stats)
         try:
             db = self._db()
             for start in range(0, len(paths), 500):
@@ -228,8 +227,6 @@ class Index:
     ) -> None:
         """Remember file hashes and folder listings (`cached_listing`'s row after the
         folder and fingerprint) in one transaction. A failure loses only the speed of the next capture."""
-        hashes = [(p, st, h) for p, st, h in hashes if document.is_text(p)]
-        listings = [row for row in listings if document.is_text(row[0])]
         if not hashes and not listings:
             return
         try:

@@ -233,7 +233,8 @@ def test_the_second_capture_looks_up_and_copies_nothing_per_file(folder, tmp_pat
 def test_a_capture_past_its_deadline_leaves_no_scan_running(folder, clean_env, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "find").write_text("#!/bin/sh\nexec sleep 31.25\n")  # a `find` that never ends
+    # a `find` that never ends
+    (bin_dir / "find").write_text(f"#!/bin/sh\ntouch {tmp_path / 'find-ran'}\nexec sleep 31.25\n")
     (bin_dir / "find").chmod(0o755)
     env = {**clean_env, "PATH": f"{bin_dir}:{clean_env['PATH']}"}
     step = tmp_path / "step.py"
@@ -242,6 +243,7 @@ def test_a_capture_past_its_deadline_leaves_no_scan_running(folder, clean_env, t
     result = run_replay(["capture", "--timeout", "1", "--", "python", str(step), str(folder)], env, cwd=tmp_path)
     assert result.returncode == 4
     assert time.monotonic() - started < 20
+    assert (tmp_path / "find-ran").exists()  # the scan did start
     left = subprocess.run(["pgrep", "-f", "sleep 31.25"], capture_output=True, text=True)
     assert left.stdout == ""
 
@@ -251,7 +253,7 @@ def test_a_capture_that_adds_nothing_to_its_childs_still_stops_its_scans(folder,
     exception of its own: the agent writes nothing, and still ends the `find` it started."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "find").write_text("#!/bin/sh\nexec sleep 32.5\n")
+    (bin_dir / "find").write_text(f"#!/bin/sh\ntouch {tmp_path / 'find-ran'}\nexec sleep 32.5\n")
     (bin_dir / "find").chmod(0o755)
     env = {**clean_env, "PATH": f"{bin_dir}:{clean_env['PATH']}"}
     child = tmp_path / "child.py"
@@ -264,6 +266,7 @@ def test_a_capture_that_adds_nothing_to_its_childs_still_stops_its_scans(folder,
     result = run_replay(["capture", "--", "python", str(parent), str(folder)], env, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.count("replay: captured ") == 1, result.stderr  # the child's
+    assert (tmp_path / "find-ran").exists()  # the scan did start
     left = subprocess.run(["pgrep", "-f", "sleep 32.5"], capture_output=True, text=True)
     assert left.stdout == ""
 
@@ -297,7 +300,7 @@ def test_an_older_index_loses_its_old_caches_once(tmp_path):
     with sqlite3.connect(store.root / "index.sqlite") as db:
         db.execute("CREATE TABLE hashcache (path TEXT PRIMARY KEY, dev, ino, size, mtime_ns, sha256)")
         db.execute("INSERT INTO hashcache VALUES ('/data/x', 1, 2, 3, 4, 'old')")
-    assert store.index().cached_hashes([("/data/x", os.stat(tmp_path))]) == {}
+    store.index().cached_hashes([])  # opening the index migrates it
     with sqlite3.connect(store.root / "index.sqlite") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "hashcache" not in tables and {"filehashes", "listings", "environments"} <= tables

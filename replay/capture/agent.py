@@ -247,10 +247,14 @@ class Agent:
         """Whether a step that ended so is to be captured."""
         return exit_code != 0 or isinstance(exc, BaseException) or self.options.always
 
+    def output_args(self) -> list[PathArg]:
+        """The paths in argv that look like the step's outputs (`looks_like_output`)."""
+        return [a for a in self.path_args if looks_like_output(a)]
+
     def named_inputs(self) -> list[tuple[str, str]]:
         """The inputs the command line names, as (path, how): paths in argv that existed
         when the step started and are neither outputs nor the script, then `--input`s."""
-        outputs = {a.path for a in self.path_args if looks_like_output(a)}
+        outputs = {a.path for a in self.output_args()}
         argv = [(a.path, "argv") for a in self.path_args
                 if a.existed and a.path not in outputs and a.path != self.step.target]
         return argv + [(p, "declared") for p in self.options.inputs]

@@ -100,10 +100,15 @@ class Copier:
     def one(self, path: str, st: Stat) -> tuple[str, int]:
         return self.many([(path, st)])[0]
 
-    def many(self, items: list[tuple[str, Stat]]) -> list[tuple[str, int]]:
+    def many(self, items: list[tuple[str, Stat]], as_listed: bool = False) -> list[tuple[str, int]]:
+        """(hash, size) of each file, copied unless its hash is remembered. `as_listed`:
+        raise `FolderChanged` (remembering nothing) unless every file copied had the
+        size it was listed with."""
         known = self._known(items)
         todo = [(p, st) for p, st in items if p not in known]
         copied = self._copy([p for p, _ in todo])
+        if as_listed and any(size != st.st_size for (_, size), (_, st) in zip(copied, todo)):
+            raise FolderChanged(todo[0][0])
         fresh = dict(zip((p for p, _ in todo), copied))
         self.remembered.extend((p, st, fresh[p][0]) for p, st in todo)
         return [(known[p], st.st_size) if p in known else fresh[p] for p, st in items]
@@ -166,12 +171,9 @@ class Copier:
     def listing(self, folder: str, fingerprint: str, files: list[tuple[str, Stat]],
                 as_listed: bool = False) -> Listing:
         """Copy `files` (all of `folder`'s) and remember their records at `fingerprint`,
-        which must be that of these very stats (`folder_fingerprint`). `as_listed`:
-        raise `FolderChanged` (remembering nothing) unless every file was copied at its
-        listed size."""
-        hashes = self.many(files)
-        if as_listed and any(size != st.st_size for (_, size), (_, st) in zip(hashes, files)):
-            raise FolderChanged(folder)
+        which must be that of these very stats (`folder_fingerprint`). `as_listed`: as
+        for `many`."""
+        hashes = self.many(files, as_listed)
         refs = [_file_ref(folder, p, size, digest) for (p, _), (digest, size) in zip(files, hashes)]
         text = json.dumps(refs, separators=(",", ":"))
         made = Listing(Encoded(text, dict(hashes)), sum(size for _, size in hashes),
@@ -287,16 +289,14 @@ def _copy_folder(path: str, how: str, copier: Copier, budget: Budget, files: lis
         return _whole_folder(path, how, remembered or copier.listing(path, fingerprint, files, as_listed))
     copy = [(p, s) for p, s in files if budget.take(s.st_size)]
     chosen = {p for p, _ in copy}
-    hashes = dict(zip([p for p, _ in copy], copier.many(copy)))
-    if as_listed and any(size != s.st_size for (_, size), (_, s) in zip(hashes.values(), copy)):
-        raise FolderChanged(path)
+    hashes = dict(zip([p for p, _ in copy], copier.many(copy, as_listed)))
     refs = [_file_ref(path, p, s.st_size, hashes[p][0] if p in chosen else None) for p, s in files]
     return {"path": path, "kind": "dir", "how": how, "size": sum(sizes),
             "copied": len(chosen) == len(files), "files": refs}
 
 
 class FolderChanged(OSError):
-    """A folder's file was copied at another size than it was listed with."""
+    """A file was copied at another size than it was listed with (it changed since)."""
 
 
 def _whole_folder(path: str, how: str, listing: Listing) -> dict[str, Any]:

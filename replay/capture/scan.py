@@ -24,6 +24,7 @@ from __future__ import annotations
 import _signal  # what `signal` wraps: `signal` itself would load `enum` before the spawn
 import os
 import time
+from operator import itemgetter
 
 TYPE_CHECKING = False
 
@@ -86,7 +87,7 @@ def files_of(folder: str, records: list[bytes]) -> list[tuple[str, FileStat]]:
         if not rel:
             raise ValueError("a record without a path")
         files.append((prefix + os.fsdecode(rel), FileStat(int(dev), int(ino), int(size), _ns(mtime), _ns(ctime))))
-    files.sort(key=_first)
+    files.sort(key=itemgetter(0))
     return files
 
 
@@ -96,10 +97,6 @@ def _named_in_utf8(record: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _first(item: tuple[str, FileStat]) -> str:
-    return item[0]
 
 
 def records_of(folder: str, files: list[tuple[str, Stat]]) -> list[bytes]:

@@ -12,7 +12,6 @@ import os
 import resource
 import time
 
-from replay.capture.agent import looks_like_output
 from replay.capture.environment import environment_section
 from replay.capture.failure import describe_failure, trim_traceback
 from replay.capture.files import Budget, Copier, capture_input, capture_sources, is_candidate_input
@@ -69,8 +68,7 @@ def snapshot(
             "existed_at_end": os.path.exists(arg.path),
             "how": "argv",
         }
-        for arg in agent.path_args
-        if looks_like_output(arg)
+        for arg in agent.output_args()
     ]
     tee_out, tee_err = agent.stdout, agent.stderr
     return {
