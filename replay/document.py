@@ -11,8 +11,13 @@ Standard library only.
 
 from __future__ import annotations
 
-import json
 import os
+
+try:  # the C encoder and parser `json` uses, without `json`, whose import loads `re`
+    # (~15 ms of a failing job's capture)
+    from _json import encode_basestring_ascii, make_encoder, make_scanner
+except ImportError:  # pragma: no cover - an interpreter without the accelerator
+    make_encoder = make_scanner = None
 
 SCHEMA_VERSION = 1
 """The manifest format this replay writes and reads."""
@@ -108,6 +113,49 @@ def item_at(items: Sequence[T], index: int | None) -> T | None:
     return items[index]
 
 
+def dumps(value: object, default: Callable[[Any], object] | None = None) -> str:
+    """`value` as compact JSON: what `json.dumps(value, separators=(",", ":"),
+    default=default)` writes, without its check for circular references."""
+    if make_encoder is None:  # pragma: no cover
+        import json
+
+        return json.dumps(value, separators=(",", ":"), default=default)
+    encoder = make_encoder(None, default or _not_serialisable, encode_basestring_ascii, None,
+                           ":", ",", False, False, True)
+    return "".join(encoder(value, 0))
+
+
+def _not_serialisable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class _Parsing:
+    """The settings the C parser reads from `json.JSONDecoder`: its defaults."""
+
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+def loads(text: str) -> Any:
+    """The value of a JSON text as `dumps` writes it (no whitespace around it), as
+    `json.loads` reads it. Raises ValueError for anything else, RecursionError when
+    nested too deep."""
+    if make_scanner is None:  # pragma: no cover
+        import json
+
+        return json.loads(text)
+    try:
+        value, end = make_scanner(_Parsing)(text, 0)
+    except StopIteration:
+        raise ValueError("not a JSON value") from None
+    if end != len(text):
+        raise ValueError(f"extra data after a JSON value at {end}")
+    return value
+
+
 class Encoded:
     """A part of a manifest encoded as JSON already, with the blobs it names.
 
@@ -134,10 +182,10 @@ def encode(doc: Mapping[str, Any]) -> bytes:
         if not isinstance(value, Encoded):
             raise TypeError(f"{type(value).__name__} is not JSON serialisable")
         text = f"\0replay-encoded-{nonce}-{len(parts)}"
-        parts[json.dumps(text)] = value.text
+        parts[dumps(text)] = value.text
         return text
 
-    text = json.dumps(doc, separators=(",", ":"), default=token)
+    text = dumps(doc, default=token)
     for placeholder, part in parts.items():
         text = text.replace(placeholder, part, 1)
     return text.encode()

@@ -12,7 +12,6 @@ its first megabyte with the interpreter's own sha256 (`new_sha256`).
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 
@@ -45,17 +44,23 @@ def new_sha256(size: int) -> Any:
     return hashlib.sha256()
 
 
-@functools.cache  # a failed import searches the whole path again each time
+_OWN_UNKNOWN = object()
+_own: Any = _OWN_UNKNOWN  # looked up once: a failed import searches the whole path again
+
+
 def _own_sha256() -> Callable[[], Any] | None:
     """The interpreter's built-in sha256 (the module `hashlib` itself falls back on)."""
-    try:
-        from _sha2 import sha256  # Python 3.12 and later
-    except ImportError:
+    global _own
+    if _own is _OWN_UNKNOWN:
         try:
-            from _sha256 import sha256  # type: ignore[no-redef]  # Python 3.11
+            from _sha2 import sha256  # Python 3.12 and later
         except ImportError:
-            return None
-    return sha256  # type: ignore[no-any-return]
+            try:
+                from _sha256 import sha256  # type: ignore[no-redef]  # Python 3.11
+            except ImportError:
+                sha256 = None
+        _own = sha256
+    return _own  # type: ignore[no-any-return]
 
 
 def hash_bytes(data: bytes) -> str:
@@ -98,16 +103,14 @@ def copy_and_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> t
     The size is taken from `fstat` before copying; a file that grows meanwhile is copied
     and hashed up to that size, so the hash always describes the bytes in `dst`.
     """
-    import threading
+    from replay.threads import Worker
 
     with open(src, "rb", buffering=0) as fsrc:
         size = os.fstat(fsrc.fileno()).st_size
         with open(dst, "xb", buffering=0) as fdst:
             errors: list[BaseException] = []
-            copier = threading.Thread(
-                target=_kernel_copy, args=(fsrc.fileno(), fdst.fileno(), size, errors)
-            )
-            copier.start()
+            fds = fsrc.fileno(), fdst.fileno()
+            copier = Worker(lambda: _kernel_copy(*fds, size, errors))
             try:
                 digest = _hash_range(src, size)
             finally:

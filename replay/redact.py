@@ -28,11 +28,9 @@ match the original `str`).
 
 from __future__ import annotations
 
-import math
 import os
-import re
-from collections import Counter
-from functools import lru_cache
+
+from replay.patterns import LazyPattern
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the agent should not pay for typing
 if TYPE_CHECKING:
@@ -42,7 +40,38 @@ REDACTED = "<redacted>"
 
 # --- secrets by name ---------------------------------------------------------------
 
-_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# Each character of a name as "U" (ASCII upper case), "l" (lower case), "d" (digit) or
+# anything else (a separator); characters past ASCII are left as they are, separators too.
+_KINDS = str.maketrans({chr(i): "U" if chr(i).isupper() else "l" if chr(i).islower()
+                        else "d" if chr(i).isdigit() else " " for i in range(128)})
+
+
+def _words(name: str) -> list[str]:
+    """The words of a name, as `re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")`
+    finds them (`HTTPServerURL2` -> `HTTP Server URL 2`), without loading `re`: every
+    variable of the environment is judged by name on the failure path."""
+    kinds = name.translate(_KINDS)
+    words: list[str] = []
+    i, n = 0, len(kinds)
+    while i < n:
+        kind = kinds[i]
+        if kind not in "Uld":
+            i += 1
+            continue
+        j = i + 1
+        while j < n and kinds[j] == kind:
+            j += 1
+        if kind == "U" and j < n and kinds[j] == "l":
+            if j - i > 1:  # capitals before a capitalised word: `HTTP` of `HTTPServer`
+                j -= 1
+            else:  # one capital starts a word: `Server`
+                j += 1
+                while j < n and kinds[j] == "l":
+                    j += 1
+        words.append(name[i:j])
+        i = j
+    return words
+
 
 # A word of a name that marks the name as holding a secret.
 _SECRET_WORDS = frozenset(
@@ -75,8 +104,22 @@ _SHELL_NAMES = frozenset({"pwd", "oldpwd"})
 _TRIVIAL_VALUES = frozenset(["", *"true false yes no on off none null 0 1".split()])
 
 
-@lru_cache(maxsize=4096)
+_JUDGED_MAX = 4096
+_judged: dict[str, bool] = {}
+
+
 def is_secret_name(name: str) -> bool:
+    """Whether a variable, option or key called `name` holds a secret (`_judge`),
+    remembered for the next time the name is met."""
+    known = _judged.get(name)
+    if known is None:
+        if len(_judged) >= _JUDGED_MAX:
+            _judged.clear()
+        known = _judged[name] = _judge(name)
+    return known
+
+
+def _judge(name: str) -> bool:
     """Whether a variable, option or key called `name` holds a secret.
 
     Names are split into words (`_`, `-`, `.` and camelCase); a secret word anywhere
@@ -84,7 +127,7 @@ def is_secret_name(name: str) -> bool:
     the name describes the secret (`SSH_KEY_PATH`) or `key` is a data key (`SORT_KEY`).
     Whole words only, so `KEYBOARD`, `TOKENIZERS_PARALLELISM` and `MAX_TOKENS` stay.
     """
-    words = [w.lower() for w in _WORDS.findall(name)]
+    words = [w.lower() for w in _words(name)]
     if not words or name.lower() in _SHELL_NAMES:
         return False
     if len(words) > 1 and words[-1] in _DESCRIBING:
@@ -124,30 +167,9 @@ _VENDOR_PREFIXES = (
 )
 
 
-class _Lazy:
-    """A pattern compiled when first used. Each rule below is used only once a literal
-    that every match contains is found in the text (`needles`, looked for at memchr
-    speed; the JWT and vendor rules look for theirs themselves), which most texts
-    lack: compiling them all up front cost a failing job's capture ~3 ms."""
-
-    __slots__ = ("source", "needles", "_compiled")
-
-    def __init__(self, source: bytes, *needles: bytes) -> None:
-        self.source = source
-        self.needles = needles
-        self._compiled: re.Pattern[bytes] | None = None
-
-    def may_match(self, data: bytes) -> bool:
-        return not self.needles or any(needle in data for needle in self.needles)
-
-    @property
-    def pattern(self) -> re.Pattern[bytes]:
-        if self._compiled is None:  # two threads may both compile it: same result
-            self._compiled = re.compile(self.source)
-        return self._compiled
-
-
-_VENDOR_TOKEN = _Lazy(
+# Each rule is compiled (and `re` loaded) only once a literal that every match contains
+# is in the text; this one and `_JWT` name none because `_shape_spans` looks for theirs.
+_VENDOR_TOKEN = LazyPattern(
     rb"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
     rb"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
     rb"|hf_[A-Za-z]{30,}"  # Hugging Face
@@ -158,34 +180,39 @@ _VENDOR_TOKEN = _Lazy(
 # Formats shorter than a run; the look-behind sits after the first literal so that `re`
 # can scan for that literal.
 _SHORT_KEYS = (
-    ("aws-access-key", _Lazy(rb"A(?<![A-Za-z0-9]A)[KS]IA[A-Z0-9]{16}(?![A-Za-z0-9])", b"AKIA", b"ASIA")),
-    ("vendor-token", _Lazy(rb"glpat-[A-Za-z0-9_-]{20,}", b"glpat-")),  # GitLab
+    ("aws-access-key", LazyPattern(rb"A(?<![A-Za-z0-9]A)[KS]IA[A-Z0-9]{16}(?![A-Za-z0-9])", b"AKIA", b"ASIA")),
+    ("vendor-token", LazyPattern(rb"glpat-[A-Za-z0-9_-]{20,}", b"glpat-")),  # GitLab
 )
-_JWT = _Lazy(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*")
-_PEM = _Lazy(
+_JWT = LazyPattern(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*")
+_PEM = LazyPattern(
     rb"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----"
     rb"(?:[\s\S]{0,65536}?-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----|[A-Za-z0-9+/=\s\\:,-]*)",
     b"-----BEGIN",
 )
-_URL_PASSWORD = _Lazy(rb"://[^\s/:@'\"<>]{0,256}:([^\s/@'\"<>]{1,256})@", b"://")
+_URL_PASSWORD = LazyPattern(rb"://[^\s/:@'\"<>]{0,256}:([^\s/@'\"<>]{1,256})@", b"://")
 # Name stems for `name=value` / `name: value` in text, on the lowercased image. Stems
 # are grouped by first letter, one pattern each, so `re` scans for a literal; the rest
 # of the name and the value are one pattern, matched where a stem ends (compiled once:
 # six copies took a failing job ~3 ms to compile). The whole name is then judged by
 # `is_secret_name` (`tokenizers_parallelism=false`, `KeyError: x` stay as they are).
-_ASSIGN_STEMS = tuple(
-    re.compile(stem)
-    for stem in (rb"p(?:ass|wd)", rb"s(?:ecret|ig)", rb"c(?:red|ookie)", rb"token", rb"key", rb"auth")
+_ASSIGN_STEMS = (
+    LazyPattern(rb"p(?:ass|wd)", b"pass", b"pwd"),
+    LazyPattern(rb"s(?:ecret|ig)", b"secret", b"sig"),
+    LazyPattern(rb"c(?:red|ookie)", b"cred", b"cookie"),
+    LazyPattern(rb"token", b"token"),
+    LazyPattern(rb"key", b"key"),
+    LazyPattern(rb"auth", b"auth"),
 )
-_ASSIGN_TAIL = re.compile(
+_ASSIGN_TAIL = LazyPattern(
     rb"([a-z0-9_.-]{0,64})['\"]?[ \t]*[:=][ \t]*(?:(?:bearer|basic|token|digest)[ \t]+)?"
     rb"(?:\"([^\"\n]{1,4096})\"|'([^'\n]{1,4096})'"
     # unquoted: up to a delimiter, and not code (`key = row["id"]`, `token = f(x)`)
     rb"|(?![a-z0-9_.]*[(\[])([^\s'\",;&)}\]<>]{1,4096}))"
 )
-_NAME_BEFORE = re.compile(rb"[A-Za-z0-9_.-]{0,64}\Z")
-_LOWER_RUN = re.compile(rb"[a-z]{8,}")
-_HAS_DIGIT = re.compile(rb"[0-9]")
+_NAME_BEFORE = LazyPattern(rb"[A-Za-z0-9_.-]{0,64}\Z")
+_DIGITS = b"0123456789"
+_LOWER_MAP = bytes(0x61 if 0x61 <= i <= 0x7A else 0x20 for i in range(256))  # a-z -> a
+_WORD_NEEDLE = b"a" * 8  # eight lower-case letters in a row
 
 Span = tuple[int, int, str, str]
 """(start, end, report name, replacement) of one secret in the scanned text."""
@@ -200,13 +227,15 @@ def _looks_random(run: bytes) -> bool:
     The price: a random key that happens to hold such a run (about 1 in 100 for a
     88-character key) is missed here and must be caught by its name or its format.
     """
-    if run.lower() == run or run.upper() == run or not _HAS_DIGIT.search(run):
+    if run.lower() == run or run.upper() == run or len(run.translate(None, _DIGITS)) == len(run):
         return False
-    if _LOWER_RUN.search(run):
+    if _WORD_NEEDLE in run.translate(_LOWER_MAP):
         return False
+    from math import log2
+
     n = len(run)
-    entropy = -sum(c / n * math.log2(c / n) for c in Counter(run).values())
-    return entropy >= 0.8 * math.log2(min(n, 64))
+    entropy = -sum(c / n * log2(c / n) for c in map(run.count, set(run)))
+    return entropy >= 0.8 * log2(min(n, 64))
 
 
 def _shape_spans(data: bytes) -> Iterator[Span]:
@@ -256,14 +285,16 @@ def _assignment_spans(data: bytes) -> Iterator[Span]:
     """The value in `password=x`, `"api_key": "x"`, `Authorization: Bearer x`."""
     low = data.lower()
     for stem in _ASSIGN_STEMS:
+        if not stem.may_match(low):
+            continue
         pos = 0
         # No stem can start inside another's match, so the search goes on from its end.
-        while (m := stem.search(low, pos)) is not None:
-            tail = _ASSIGN_TAIL.match(low, m.end())
+        while (m := stem.pattern.search(low, pos)) is not None:
+            tail = _ASSIGN_TAIL.pattern.match(low, m.end())
             pos = m.end() if tail is None else tail.end()
             if tail is None:
                 continue
-            head = _NAME_BEFORE.search(data, max(0, m.start() - 64), m.start())
+            head = _NAME_BEFORE.pattern.search(data, max(0, m.start() - 64), m.start())
             name_start = head.start() if head else m.start()
             name = data[name_start : tail.end(1)].decode("latin-1").strip("-.")
             if is_secret_name(name):
@@ -283,12 +314,21 @@ def _merge(spans: list[Span]) -> list[Span]:
     return merged
 
 
+_URL_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def url_quoted(value: str) -> str:
+    """`value` as `urllib.parse.quote(value, safe="")` spells it (whose import loads `re`
+    on the failure path); a character the environment could not decode is quoted as the
+    byte it stands for."""
+    data = value.encode("utf-8", "surrogateescape")
+    return "".join(chr(b) if b in _URL_UNRESERVED else f"%{b:02X}" for b in data)
+
+
 def _variants(value: str) -> set[str]:
     """How a value may be spelled in text: as is, URL-quoted, JSON- or repr-escaped."""
-    from urllib.parse import quote
-
     json_escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return {value, quote(value, safe=""), json_escaped, repr(value)[1:-1]}
+    return {value, url_quoted(value), json_escaped, repr(value)[1:-1]}
 
 
 class Redactor:
@@ -391,7 +431,7 @@ class Redactor:
             pending = None
             name, sep, value = arg.partition("=")
             option = name.lstrip("-+")
-            if sep and _ARG_NAME.match(option) and _is_secret_var(option, value):
+            if sep and _is_secret_var(option, value) and _ARG_NAME.pattern.match(option):
                 out.append(f"{name}=<redacted:{option}>")
                 found.add(option)
                 self.learn(option, value)
@@ -413,7 +453,7 @@ class Redactor:
 # A local called `key` is almost always a mapping's key (os.environ.__getitem__ has one
 # holding the *name* of the missing variable), not a secret: its value is kept.
 _MAPPING_KEY_NAMES = frozenset({"key", "keys", "k"})
-_ARG_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
+_ARG_NAME = LazyPattern(r"^[A-Za-z_][\w.-]*$")
 # Options like these are switches, so the argument after them is not their value.
 _SWITCH_PREFIXES = ("no-", "use-", "with-", "without-", "enable-", "disable-", "skip-")
 

@@ -18,12 +18,9 @@ hashes. Everything read back is treated as untrusted.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import stat
 from _thread import allocate_lock as Lock
-from collections.abc import Collection
 
 from replay import document
 from replay.document import HEX_DIGITS, is_capture_id, is_hash
@@ -32,7 +29,7 @@ from replay.hashing import SMALL, copy_and_hash, hash_bytes, hash_file
 
 TYPE_CHECKING = False  # typing itself costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from pathlib import Path
     from typing import Any, BinaryIO
 
@@ -131,7 +128,7 @@ class LocalStore:
     def __str__(self) -> str:
         return self.folder
 
-    @functools.cached_property
+    @property
     def root(self) -> Path:
         from pathlib import Path
 
@@ -522,6 +519,8 @@ class LocalStore:
 
     def write_json(self, capture_id: str, name: str, data: Any) -> None:
         """Attach a small side file to a capture (replay verdicts); not part of the hash."""
+        import json
+
         folder = self.root / "replays" / capture_id
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.{os.urandom(4).hex()}"
@@ -529,6 +528,8 @@ class LocalStore:
         os.replace(tmp, folder / name)
 
     def read_json(self, capture_id: str, name: str) -> Any:
+        import json
+
         path = self.root / "replays" / capture_id / name
         try:
             return json.loads(path.read_text())

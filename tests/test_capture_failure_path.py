@@ -4,6 +4,7 @@ without the modules that would make a failing job's capture slower."""
 from __future__ import annotations
 
 import io
+import os
 import sys
 import threading
 import zipfile
@@ -215,12 +216,17 @@ def test_library_files_are_told_from_the_step_s() -> None:
     assert not is_library_file(__file__)
 
 
-def test_a_second_failing_capture_loads_only_what_it_needs(tmp_path, write_script, clean_env) -> None:
+def test_a_second_failing_capture_loads_only_what_it_needs(tmp_path, write_script, store_dir) -> None:
     """Once the environment and the input are remembered, a failing job's capture loads
     none of the modules that each cost it milliseconds: the traceback printer with its
     tokenizer (before Python 3.13, whose own hook loads it), pathlib, OpenSSL, the
-    sqlite3 package (datetime), sysconfig."""
-    heavy = ("pathlib", "_hashlib", "sqlite3", "datetime", "sysconfig", "urllib.parse")
+    sqlite3 package (datetime), sysconfig, and, when no text holds what a secret
+    needs, `re` (with `enum`), `json` and `threading`. The environment is a plain one:
+    a variable whose value holds `key`, say, would rightly load `re`."""
+    heavy = ("pathlib", "_hashlib", "sqlite3", "datetime", "sysconfig", "urllib.parse",
+             "re", "enum", "json", "threading")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "REPLAY_STORE": str(store_dir),
+           "PYTHONDONTWRITEBYTECODE": "1"}
     if sys.version_info < (3, 13):
         heavy += ("traceback", "linecache", "tokenize", "ast")
     report = tmp_path / "loaded.txt"
@@ -240,7 +246,7 @@ def test_a_second_failing_capture_loads_only_what_it_needs(tmp_path, write_scrip
         main(sys.argv[1])
     """)
     for _ in range(2):
-        result = run_replay(["capture", "--", "python", str(script), str(data)], clean_env, cwd=tmp_path)
+        result = run_replay(["capture", "--", "python", str(script), str(data)], env, cwd=tmp_path)
         assert result.returncode == 1
         assert "replay: captured" in result.stderr
     assert report.read_text() == ""

@@ -214,6 +214,9 @@ def test_a_damaged_listing_is_copied_afresh(folder, clean_env, tmp_path, store_d
     with sqlite3.connect(store_dir / "index.sqlite") as db:
         db.execute("""UPDATE listings SET blobs = '{"../../etc/passwd": 1}'""")
     assert folder_input(capture(folder, clean_env, tmp_path)) == first
+    with sqlite3.connect(store_dir / "index.sqlite") as db:
+        db.execute("UPDATE listings SET blobs = ?", ("[" * 100_000,))  # too deep to parse
+    assert folder_input(capture(folder, clean_env, tmp_path)) == first
 
 
 def test_the_second_capture_looks_up_and_copies_nothing_per_file(folder, tmp_path, monkeypatch):

@@ -330,3 +330,39 @@ def test_a_lazy_rule_without_needles_is_always_tried():
 
     assert _JWT.may_match(b"nothing of the kind")
     assert not _PEM.may_match(b"nothing of the kind") and _PEM.may_match(b"-----BEGIN RSA")
+
+
+def test_names_split_into_words_as_the_regular_expression_splits_them() -> None:
+    """`_words` stands in for a regular expression (so that judging names loads no `re`):
+    it must split every name the same way, camelCase runs and non-ASCII letters
+    included."""
+    import random
+    import re
+
+    from replay.redact import _words
+
+    words = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+    alphabet = "AZaz09_-. éÉßİ\u0130" + "ABCabc123"
+    rng = random.Random(7)
+    names = ["HTTPServerURL2", "AWS_SECRET_ACCESS_KEY", "apiKey", "x-amz-signature", "ÉTÉ_key", ""]
+    names += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))) for _ in range(50_000)]
+    for name in names:
+        assert _words(name) == words.findall(name), name
+
+
+def test_a_secret_is_hunted_url_quoted_as_urllib_quotes_it() -> None:
+    import random
+    from urllib.parse import quote
+
+    from replay.redact import url_quoted
+
+    rng = random.Random(11)
+    values = ["p@ss w/rd~_.-", "ключ", "\U0001f511", ""]
+    values += ["".join(chr(rng.choice([rng.randint(0, 127), rng.randint(128, 0xD7FF)]))
+                       for _ in range(rng.randint(1, 12))) for _ in range(20_000)]
+    for value in values:
+        assert url_quoted(value) == quote(value, safe=""), value
+    # A value the environment could not decode is quoted as the bytes it came from.
+    assert url_quoted("a\udcffb") == "a%FFb"
+    env = {"DB_PASSWORD": "s3cr\udcff t"}
+    assert Redactor(env).redact_text("postgres://u:s3cr%FF%20t@db/x") == "postgres://u:<redacted:DB_PASSWORD>@db/x"

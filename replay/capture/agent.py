@@ -227,18 +227,14 @@ class Agent:
             except BaseException as err:
                 result["error"] = err
 
-        # `threading` is imported here, on the step's thread: imported first by a thread
-        # of its own, it would take that thread for the process's main thread.
-        import threading
+        from replay.threads import Worker
 
         try:
-            worker = threading.Thread(target=work, name="replay-capture", daemon=True)
-            worker.start()
+            worker = Worker(work)
         except BaseException as err:  # no thread to be had (`can't start new thread`)
             result["error"] = err
             return False, exc
-        worker.join(_deadline(self.options.timeout))
-        if worker.is_alive():
+        if not worker.join(_deadline(self.options.timeout)):
             result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
             return True, exc
         return False, exc

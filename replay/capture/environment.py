@@ -9,11 +9,10 @@ that fails again in an unchanged environment reads one row instead.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from replay import lockfile
+from replay import document, lockfile
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ def installed(store: LocalStore, python: dict[str, str]) -> tuple[list[dict[str,
     if row is not None:
         text, pylock, requirements = row
         try:
-            dists = json.loads(text)
+            dists = document.loads(text)
             if _well_formed(dists) and store.present({pylock, requirements}) == {pylock, requirements}:
                 return dists, pylock, requirements
         except Exception:  # a damaged row (bad JSON, too deep, not blob hashes): read afresh
@@ -60,7 +59,7 @@ def installed(store: LocalStore, python: dict[str, str]) -> tuple[list[dict[str,
     dists = lockfile.scan()
     pylock = store.add_bytes(lockfile.to_pylock(dists, python).encode())
     requirements = store.add_bytes(lockfile.to_requirements(dists).encode())
-    index.remember_environment(key, json.dumps(dists), pylock, requirements)
+    index.remember_environment(key, document.dumps(dists), pylock, requirements)
     return dists, pylock, requirements
 
 

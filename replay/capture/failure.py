@@ -6,13 +6,12 @@ ones the failure had: in a loop, the iteration that failed.
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import sys
 from types import FrameType, FunctionType, ModuleType, TracebackType
 
 from replay.capture.summarise import summarise_locals
+from replay.patterns import LazyPattern
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -22,14 +21,19 @@ if TYPE_CHECKING:
 _OWN_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
-@functools.cache
+_roots: tuple[str, ...] | None = None
+
+
 def _library_roots() -> tuple[str, ...]:
     """The standard library's folder (where `os` is; `lib-dynload` is inside it) and
-    every installed-packages folder on the path. Not `sysconfig`: its import and its
-    configuration data cost a failing job ~2 ms."""
-    roots = {os.path.realpath(os.path.dirname(os.__file__))}
-    roots |= {os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p}
-    return tuple(roots)
+    every installed-packages folder on the path, found once per process. Not
+    `sysconfig`: its import and its configuration data cost a failing job ~2 ms."""
+    global _roots
+    if _roots is None:
+        roots = {os.path.realpath(os.path.dirname(os.__file__))}
+        roots |= {os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p}
+        _roots = tuple(roots)
+    return _roots
 
 
 def is_library_file(path: str) -> bool:
@@ -61,7 +65,7 @@ def _is_uninteresting(name: str, value: object) -> bool:
     return isinstance(value, (ModuleType, type, FunctionType)) or name in ("_", "__builtins__")
 
 
-_CODING = re.compile(rb"[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+_CODING = LazyPattern(rb"[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", b"coding")
 """A PEP 263 encoding declaration, allowed on a file's first or second line."""
 
 
@@ -116,7 +120,7 @@ def decode_source(data: bytes) -> str:
         return data[3:].decode("utf-8", "replace")
     encoding = "utf-8"
     for line in data.split(b"\n", 2)[:2]:
-        if match := _CODING.match(line):
+        if _CODING.may_match(line) and (match := _CODING.pattern.match(line)):
             encoding = match.group(1).decode("ascii")
             break
         if line.strip() and not line.lstrip().startswith(b"#"):

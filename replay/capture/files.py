@@ -8,14 +8,13 @@ path and size only (reference-only) and must be supplied at replay.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from operator import attrgetter
 
 from replay.capture.failure import is_library_file
 from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, fingerprint, records_of
-from replay.document import Encoded, is_text
+from replay.document import Encoded, dumps, is_text, loads
 from replay.errors import UntrustedCaptureError
 from replay.hashing import hash_bytes
 
@@ -118,7 +117,7 @@ class Copier:
         any, is raised once the other threads have stopped."""
         if len(paths) < PARALLEL_FROM:
             return [self.store.add_file(p) for p in paths]
-        import threading
+        from replay.threads import Worker
 
         results: list[tuple[str, int]] = [("", 0)] * len(paths)
         errors: list[BaseException] = []
@@ -134,17 +133,15 @@ class Copier:
                     errors.append(exc)
                     return
 
-        threads: list[threading.Thread] = []
+        workers: list[Worker] = []
         try:
             for _ in range(COPY_THREADS - 1):  # the calling thread is the last copier
-                thread = threading.Thread(target=work, name="replay-copy", daemon=True)
-                thread.start()
-                threads.append(thread)
+                workers.append(Worker(work))
         except RuntimeError:  # no more threads to be had: fewer copy the rest
             pass
         work()
-        for thread in threads:
-            thread.join()
+        for worker in workers:
+            worker.join()
         if errors:
             raise errors[0]
         return results
@@ -158,10 +155,10 @@ class Copier:
             return None
         text, text_sha256, blob_text, size, largest = row
         try:
-            blobs = json.loads(blob_text)
+            blobs = loads(blob_text)
             if not isinstance(blobs, dict) or len(self.store.present(blobs)) != len(blobs):
                 return None
-        except (ValueError, UntrustedCaptureError):  # a damaged row: copy afresh
+        except (ValueError, RecursionError, UntrustedCaptureError):  # a damaged row: copy afresh
             return None
         # Spliced into the manifest unparsed: what was stored must be what comes back.
         if hash_bytes(text.encode()) != text_sha256:
@@ -175,11 +172,11 @@ class Copier:
         for `many`."""
         hashes = self.many(files, as_listed)
         refs = [_file_ref(folder, p, size, digest) for (p, _), (digest, size) in zip(files, hashes)]
-        text = json.dumps(refs, separators=(",", ":"))
+        text = dumps(refs)
         made = Listing(Encoded(text, dict(hashes)), sum(size for _, size in hashes),
                        max(size for _, size in hashes))
         self.listings.append((folder, fingerprint, text, hash_bytes(text.encode()),
-                              json.dumps(made.files.blobs), made.size, made.largest))
+                              dumps(made.files.blobs), made.size, made.largest))
         return made
 
     def flush(self) -> None:
