@@ -207,16 +207,15 @@ class Index:
             return {}
         return found
 
-    def cached_listing(self, folder: str, fingerprint: str) -> tuple[str, str, str, int, int] | None:
-        """The file records, their sha256 and the blobs (JSON text), total size and
-        largest file remembered for `folder` when its fingerprint was `fingerprint`."""
+    def cached_listing(self, folder: str) -> tuple[str, str, str, str, int, int] | None:
+        """The fingerprint `folder` had, and the file records, their sha256 and the
+        blobs (JSON text), total size and largest file remembered for it then."""
         try:
             row = self._db().execute(
-                "SELECT files, files_sha256, blobs, size, largest FROM listings"
-                " WHERE path = ? AND fingerprint = ?",
-                (folder, fingerprint),
+                "SELECT fingerprint, files, files_sha256, blobs, size, largest FROM listings WHERE path = ?",
+                (folder,),
             ).fetchone()
-            return (str(row[0]), str(row[1]), str(row[2]), int(row[3]), int(row[4])) if row else None
+            return (str(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5])) if row else None
         except (sqlite3.Error, TypeError, ValueError):  # a damaged row, or an unstorable name, is a miss
             return None
 

@@ -360,12 +360,13 @@ class LocalStore:
         """Publish a validated capture atomically. Its blobs must already be in the store."""
         self.publish_document(manifest.model_dump(mode="json"))
 
-    def publish_document(self, doc: dict[str, Any]) -> None:
+    def publish_document(self, doc: dict[str, Any], held: Collection[str] = ()) -> None:
         """Publish a manifest given as plain JSON data (the agent's way: no pydantic on
-        a job's failure path; every reader validates it). Blobs must be in the store."""
+        a job's failure path; every reader validates it). Blobs must be in the store;
+        those in `held` the caller has just written or found there."""
         self.ensure()
         capture_id = str(doc["id"])
-        needed = {digest for digest, _ in document.blobs(doc)}
+        needed = {digest for digest, _ in document.blobs(doc)}.difference(held)
         for digest in sorted(needed - self.present(needed))[:1]:
             raise StoreError(f"cannot publish {capture_id}: blob {digest[:12]} missing")
         payload = document.encode(doc)

@@ -21,6 +21,7 @@ from replay.capture.files import (
     walk_files,
 )
 from replay.capture.scan import FolderScan, files_of
+from replay.errors import StoreError
 from replay.hashing import hash_file
 from replay.store import LocalStore
 from tests.conftest import run_replay
@@ -413,3 +414,24 @@ def test_a_capture_of_a_folder_with_such_a_name_reads_back(folder, clean_env, tm
     store = LocalStore(store_dir)
     [captured] = store.load(store.ids()[0]).inputs
     assert "top.txt" in {f.path for f in captured.files}
+
+
+def test_what_a_capture_holds_is_in_the_store_and_the_rest_is_looked_for(folder, store):
+    """The blobs a Copier wrote or recalled are the ones publication need not look for
+    again: each of them is in the store. Any other blob a manifest names is looked for,
+    and a missing one stops the publication with nothing left behind."""
+    first = Copier(store, {str(folder): FolderScan(str(folder))})
+    listed = record(folder, first)
+    again = Copier(store, {str(folder): FolderScan(str(folder))})
+    recalled = record(folder, again)
+    assert again.held == first.held == set(listed["files"].blobs) == set(recalled["files"].blobs)
+    assert store.present(again.held) == again.held
+
+    missing = "ab" * 32
+    doc = {"schema_version": 1, "id": store.new_id(), "created": "2026-11-27T05:00:00+00:00",
+           "status": "failed", "kind": "step", "outcome": {"exit_code": 1},
+           "step": {"name": "s", "sources": [{"path": "s.py", "size": 1, "sha256": missing}]},
+           "inputs": [{**listed, "path": str(folder), "how": "argv"}]}
+    with pytest.raises(StoreError, match=f"blob {missing[:12]} missing"):
+        store.publish_document(doc, held=again.held)
+    assert store.ids() == [] and os.listdir(store.tmp_dir) == []

@@ -206,7 +206,7 @@ def publish(store: LocalStore, copier: Copier, sections: dict[str, Any]) -> str:
                 for c in sections.get("upstream", [])]
     doc = {"schema_version": SCHEMA_VERSION, "id": capture_id, "created": _now(),
            **sections, "upstream": upstream}
-    store.publish_document(doc)
+    store.publish_document(doc, held=copier.held)
     copier.flush()
     return capture_id
 
