@@ -140,20 +140,21 @@ class _Parsing:
 
 
 def loads(text: str) -> Any:
-    """The value of a JSON text as `dumps` writes it (no whitespace around it), as
-    `json.loads` reads it. Raises ValueError for anything else, RecursionError when
-    nested too deep."""
-    if make_scanner is None:  # pragma: no cover
-        import json
+    """The value of a JSON text, as `json.loads` reads it. A compact text (as `dumps`
+    writes it) is read by the C parser alone; anything else is handed to `json`, which
+    says what is wrong with it (the C parser reports an error through `json`'s own
+    error type, and before Python 3.12 only once `json` is loaded)."""
+    if make_scanner is not None:
+        try:
+            value, end = make_scanner(_Parsing)(text, 0)
+        except (StopIteration, SystemError):
+            pass
+        else:
+            if end == len(text):
+                return value
+    import json
 
-        return json.loads(text)
-    try:
-        value, end = make_scanner(_Parsing)(text, 0)
-    except StopIteration:
-        raise ValueError("not a JSON value") from None
-    if end != len(text):
-        raise ValueError(f"extra data after a JSON value at {end}")
-    return value
+    return json.loads(text)
 
 
 class Encoded:

@@ -224,8 +224,8 @@ class Index:
         hashes: list[tuple[str, os.stat_result, str]],
         listings: list[tuple[str, str, str, str, str, int, int]],
     ) -> None:
-        """Remember file hashes and folder listings (`cached_listing`'s row after the
-        folder and fingerprint) in one transaction. A failure loses only the speed of the next capture."""
+        """Remember file hashes and folder listings (the folder, then `cached_listing`'s
+        row) in one transaction. A failure loses only the speed of the next capture."""
         if not hashes and not listings:
             return
         try:

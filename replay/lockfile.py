@@ -146,11 +146,11 @@ def _origin(folder: str) -> dict[str, Any]:
     index = {"source": "index", "url": None, "commit": None}
     if text is None:
         return index
-    import json
+    from replay.document import loads
 
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
         return index
     if not isinstance(data, dict):
         return index

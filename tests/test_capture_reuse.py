@@ -177,7 +177,8 @@ def test_a_first_capture_lists_the_files_find_saw(folder, store):
     listed = record(folder, copier)
     assert "late.tmp" not in {f["path"] for f in json.loads(listed["files"].text)}
     copier.flush()
-    assert copier.kept(str(folder), fingerprint) is not None
+    recalled = copier.recalled(str(folder))
+    assert recalled is not None and recalled[0] == fingerprint
     again = record(folder, Copier(store, {str(folder): FolderScan(str(folder))}))
     assert "late.tmp" in {f["path"] for f in json.loads(again["files"].text)}
 
@@ -384,14 +385,21 @@ def test_copy_threads_place_each_result_where_its_file_is(folder, store, monkeyp
 
 
 def test_without_threads_to_spare_the_calling_thread_copies_all(folder, store, monkeypatch):
-    import threading
+    from _thread import get_ident
 
-    def refuse(self):
+    from replay import threads
+
+    def refuse(function, args):
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(threading.Thread, "start", refuse)
+    copiers: set[int] = set()
+    real = store.add_file
+    monkeypatch.setattr(store, "add_file", lambda path: copiers.add(get_ident()) or real(path))
+    monkeypatch.setattr(threads, "start_new_thread", refuse)
     files = walk_files(str(folder), 1000)
+    assert len(files) >= PARALLEL_FROM
     assert Copier(store).many(files) == [hash_file(p) for p, _ in files]
+    assert copiers == {get_ident()}
 
 
 @pytest.mark.parametrize("scanned", [True, False])

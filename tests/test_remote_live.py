@@ -66,3 +66,23 @@ def test_tunnel_carries_a_debug_session_to_the_waiting_failed_process(
         assert job.wait(timeout=60) == 1
     finally:
         job.kill()
+
+
+def test_publishing_to_a_remote_store_leaves_the_step_its_main_thread(ssh_home, tmp_path, clean_env):
+    """The remote push loads `threading` on the agent's worker thread; had that been its
+    first import, the step's own thread would no longer be the main thread by the time
+    its exit handlers ran."""
+    script = tmp_path / "step.py"
+    script.write_text(
+        "import atexit, sys\n"
+        "def check():\n"
+        "    import threading\n"
+        "    print('main' if threading.current_thread() is threading.main_thread() else 'not main')\n"
+        "atexit.register(check)\n"
+        "sys.exit(3)\n"
+    )
+    result = run_replay(["capture", "--store", "sftp://nobody@127.0.0.1:9/store", "--",
+                         "python", str(script)], _job_env(clean_env, ssh_home), cwd=tmp_path)
+    assert result.returncode == 3
+    assert "replay: captured" in result.stderr
+    assert result.stdout.strip() == "main"

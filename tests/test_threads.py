@@ -56,3 +56,12 @@ def test_the_process_s_main_thread_stays_the_main_thread() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_a_finished_worker_says_so_even_with_its_lock_left_taken() -> None:
+    """A KeyboardInterrupt between `join` taking the lock and giving it back leaves the
+    lock taken; the next `join` must still see the work as done."""
+    worker = Worker(lambda: None)
+    assert worker.join(5)
+    worker._done.acquire()  # as that interrupt leaves it
+    assert worker.join(0.01) is True

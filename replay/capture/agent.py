@@ -227,8 +227,13 @@ class Agent:
             except BaseException as err:
                 result["error"] = err
 
+        from replay.store import is_remote, resolve_store_spec
         from replay.threads import Worker
 
+        if is_remote(resolve_store_spec(self.options.store)):
+            # Publishing to a remote store loads `threading` (paramiko). Here, on the
+            # step's thread, not first on the worker's: see `replay.threads`.
+            import threading  # noqa: F401
         try:
             worker = Worker(work)
         except BaseException as err:  # no thread to be had (`can't start new thread`)

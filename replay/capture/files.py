@@ -173,11 +173,6 @@ class Copier:
         self.held.update(blobs)
         return fingerprint, Listing(Encoded(text, blobs), size, largest)
 
-    def kept(self, folder: str, fingerprint: str) -> Listing | None:
-        """The listing remembered for `folder` at `fingerprint` (see `recalled`)."""
-        found = self.recalled(folder)
-        return found[1] if found is not None and found[0] == fingerprint else None
-
     def listing(self, folder: str, fingerprint: str, files: list[tuple[str, Stat]],
                 as_listed: bool = False) -> Listing:
         """Copy `files` (all of `folder`'s) and remember their records at `fingerprint`,
@@ -267,10 +262,10 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
     into the same store, else listed (by `find` at the failure, or walked now) and
     copied file by file within the budget."""
     scan = copier.scans.get(path)  # the agent stops or closes every scan when done
-    before = copier.recalled(path) if scan is not None else None  # while `find` runs
+    recalled = copier.recalled(path)  # while `find` runs, if it does
     scanned = scan.result() if scan is not None else None
     if scanned is not None:
-        kept = before[1] if before is not None and before[0] == scanned else None
+        kept = _at(recalled, scanned)
         if kept is not None and budget.take_all(kept.size, kept.largest):
             return _whole_folder(path, how, kept)
         listed = scan.files()  # type: ignore[union-attr]
@@ -285,19 +280,23 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
     # from, never under another's: after a walk, not under the scan's (a file added
     # between the two and deleted later would come back).
     walked = folder_fingerprint(path, files)
-    return _copy_folder(path, how, copier, budget, files, walked, kept=walked != scanned)
+    return _copy_folder(path, how, copier, budget, files, walked, kept=_at(recalled, walked))
+
+
+def _at(recalled: tuple[str, Listing] | None, fingerprint: str) -> Listing | None:
+    """The recalled listing, if it was remembered at `fingerprint`."""
+    return recalled[1] if recalled is not None and recalled[0] == fingerprint else None
 
 
 def _copy_folder(path: str, how: str, copier: Copier, budget: Budget, files: list[tuple[str, Stat]],
-                 fingerprint: str, kept: bool = False, as_listed: bool = False) -> dict[str, Any]:
+                 fingerprint: str, kept: Listing | None = None, as_listed: bool = False) -> dict[str, Any]:
     """The record of folder `path` holding `files`, which have `fingerprint`: whole
-    (a listing remembered at that fingerprint when `kept`, else copied) if the budget
+    (`kept`, the listing remembered at that fingerprint, else copied) if the budget
     takes it all, else the files that fit. `as_listed`: raise OSError unless every
     file is copied at its listed size."""
     sizes = [s.st_size for _, s in files]
     if files and budget.take_all(sum(sizes), max(sizes)):
-        remembered = copier.kept(path, fingerprint) if kept else None
-        return _whole_folder(path, how, remembered or copier.listing(path, fingerprint, files, as_listed))
+        return _whole_folder(path, how, kept or copier.listing(path, fingerprint, files, as_listed))
     copy = [(p, s) for p, s in files if budget.take(s.st_size)]
     chosen = {p for p, _ in copy}
     hashes = dict(zip([p for p, _ in copy], copier.many(copy, as_listed)))

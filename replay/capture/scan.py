@@ -10,7 +10,7 @@ A folder's fingerprint is the hash of one record per regular file (device, inode
 size, mtime, ctime, path), sorted. `find` prints the records; `records_of` renders
 the same bytes from a Python walk's stats. A listing is only ever remembered under
 the fingerprint of the very walk its records came from, so a fingerprint from `find`
-that matches it means every file stats exactly as it did then (`Copier.kept`). When it
+that matches it means every file stats exactly as it did then (`Copier.recalled`). When it
 does not, `files` turns `find`'s records into the folder's file list, so a first
 capture need not walk the folder again in Python (~130 ms for 10,000 files here).
 Where `find` is missing or not GNU (busybox), fails or is cut off, `result` is None
