@@ -106,6 +106,21 @@ def test_unwritable_store_warns_once_and_keeps_the_outcome(tmp_path, write_scrip
     assert wrapped.stderr.replace(warnings[0] + "\n", "") == plain.stderr
 
 
+def test_a_step_that_removed_its_own_folder_keeps_its_outcome(tmp_path, write_script, clean_env):
+    """With no store named, captures go under the working folder; a step that deleted it
+    gets one warning line, and its own traceback and status."""
+    env = {k: v for k, v in clean_env.items() if k != "REPLAY_STORE"}
+    work = tmp_path / "work"
+    work.mkdir()
+    script = write_script("step.py", f"import os\nos.rmdir({str(work)!r})\nraise ValueError('boom')\n")
+    wrapped = run_replay(["capture", "--", "python", str(script)], env, cwd=work)
+    assert wrapped.returncode == 1
+    warnings = [line for line in wrapped.stderr.splitlines() if line.startswith("replay:")]
+    assert len(warnings) == 1 and "capture failed" in warnings[0], wrapped.stderr
+    assert wrapped.stderr.rstrip().endswith(warnings[0])
+    assert "ValueError: boom" in wrapped.stderr and wrapped.stderr.count("Traceback") == 1
+
+
 def test_full_disk_keeps_the_outcome_and_leaves_no_capture(tmp_path, write_script, clean_env):
     """ENOSPC for real: a 1 MiB tmpfs as the store, a 4 MiB input to copy into it."""
     import subprocess

@@ -221,6 +221,7 @@ class Agent:
         except BaseException as err:  # reported by `finish`, never raised into the step
             result["error"] = err
             return False, exc
+
         def work() -> None:
             try:
                 result["id"], result["store"] = writer.persist(self, snapshot, scans)
@@ -230,13 +231,13 @@ class Agent:
         from replay.store import is_remote, resolve_store_spec
         from replay.threads import Worker
 
-        if is_remote(resolve_store_spec(self.options.store)):
-            # Publishing to a remote store loads `threading` (paramiko). Here, on the
-            # step's thread, not first on the worker's: see `replay.threads`.
-            import threading  # noqa: F401
         try:
+            if is_remote(resolve_store_spec(self.options.store)):  # (which reads the cwd: in the try)
+                # Publishing to a remote store loads `threading` (paramiko). Here, on the
+                # step's thread, not first on the worker's: see `replay.threads`.
+                import threading  # noqa: F401
             worker = Worker(work)
-        except BaseException as err:  # no thread to be had (`can't start new thread`)
+        except BaseException as err:  # no thread to be had (`can't start new thread`), no cwd
             result["error"] = err
             return False, exc
         if not worker.join(_deadline(self.options.timeout)):
