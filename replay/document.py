@@ -140,10 +140,11 @@ class _Parsing:
 
 
 def loads(text: str) -> Any:
-    """The value of a JSON text, as `json.loads` reads it. A compact text (as `dumps`
-    writes it) is read by the C parser alone; anything else is handed to `json`, which
-    says what is wrong with it (the C parser reports an error through `json`'s own
-    error type, and before Python 3.12 only once `json` is loaded)."""
+    """The value of a JSON text, as `json.loads` reads it. A text with no whitespace
+    around its value (as `dumps` writes it) is read by the C parser alone; any other,
+    and any error, is handed to `json`, which reads it or says what is wrong with it
+    (the C parser reports errors through `json`'s own error type, and before Python
+    3.12 only once `json` is loaded)."""
     if make_scanner is not None:
         try:
             value, end = make_scanner(_Parsing)(text, 0)

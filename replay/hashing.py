@@ -82,62 +82,97 @@ def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def _kernel_copy(src_fd: int, dst_fd: int, size: int, errors: list[BaseException]) -> None:
+class _Copied:
+    """How far the kernel has copied, for the hashing thread to follow."""
+
+    __slots__ = ("done", "ended", "error")
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.ended = False
+        self.error: BaseException | None = None
+
+
+_BITE = CHUNK * 8
+"""What the kernel copies, and the hashing thread hashes, at a time."""
+
+
+def _kernel_copy(src_fd: int, dst_fd: int, size: int, copied: _Copied) -> None:
     try:
-        done = 0
-        while done < size:
+        while copied.done < size:
+            want = min(size - copied.done, _BITE)
             try:
-                n = os.copy_file_range(src_fd, dst_fd, size - done, done, done)
+                n = os.copy_file_range(src_fd, dst_fd, want, copied.done, copied.done)
             except OSError:
-                n = os.sendfile(dst_fd, src_fd, done, min(size - done, 1 << 30))
-            if n == 0:
+                n = os.sendfile(dst_fd, src_fd, copied.done, want)
+            if n == 0:  # the source shrank
                 break
-            done += n
+            copied.done += n
     except BaseException as exc:  # reported to the hashing thread
-        errors.append(exc)
+        copied.error = exc
+    finally:
+        copied.ended = True
 
 
 def copy_and_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[str, int]:
     """Copy `src` to the new file `dst` and return (sha256, size) of what was copied.
 
-    The size is taken from `fstat` before copying; a file that grows meanwhile is copied
-    and hashed up to that size, so the hash always describes the bytes in `dst`.
+    The kernel copies while this thread hashes what has reached `dst`, through a memory
+    map of `dst` (no copy into a buffer, which would compete with the kernel's copy). The
+    copy is what is hashed, never the source: a source rewritten meanwhile cannot give a
+    blob bytes other than its hash says, and a source truncated meanwhile cannot kill the
+    process (touching a mapped page past a file's end raises SIGBUS; `dst` is the agent's
+    own file). The size is taken from `fstat` before copying; a file that grows is copied
+    up to that size, one that shrinks is an OSError.
     """
     from replay.threads import Worker
 
     with open(src, "rb", buffering=0) as fsrc:
         size = os.fstat(fsrc.fileno()).st_size
-        with open(dst, "xb", buffering=0) as fdst:
-            errors: list[BaseException] = []
+        with open(dst, "xb+", buffering=0) as fdst:
+            os.ftruncate(fdst.fileno(), size)  # mapped whole from the start; filled as copied
+            copied = _Copied()
             fds = fsrc.fileno(), fdst.fileno()
-            copier = Worker(lambda: _kernel_copy(*fds, size, errors))
             try:
-                digest = _hash_range(src, size)
+                copier: Worker | None = Worker(lambda: _kernel_copy(*fds, size, copied))
+            except RuntimeError:  # no thread to be had: copy, then hash
+                copier = None
+                _kernel_copy(*fds, size, copied)
+            try:
+                digest, hashed = _hash_copied(fdst.fileno(), size, copied)
             finally:
-                copier.join()
-            if errors:
-                raise errors[0]
-            if os.fstat(fdst.fileno()).st_size != size:
-                raise OSError(f"short copy of {os.fspath(src)!r}")
+                if copier is not None:
+                    copier.join()
+            if copied.error is not None:
+                raise copied.error
+            if copied.done != size or hashed != size:
+                raise OSError(f"{os.fspath(src)!r} shrank while it was copied")
     return digest, size
 
 
-def _hash_range(path: str | os.PathLike[str], size: int) -> str:
-    """sha256 of the first `size` bytes, hashed straight from the page cache through a
-    memory map (no copy into a buffer, which would compete with the kernel's copy)."""
+def _hash_copied(fd: int, size: int, copied: _Copied) -> tuple[str, int]:
+    """sha256 of the file `fd` as far as `copied` gets (all `size` bytes unless the copy
+    ends short), and how many bytes that was."""
     import mmap
+    import time
 
     h = new_sha256(size)
-    with open(path, "rb", buffering=0) as f:
-        if os.fstat(f.fileno()).st_size < size:
-            raise OSError(f"{os.fspath(path)!r} shrank while it was captured")
-        if size == 0:  # nothing to map (mmap refuses an empty file)
-            return str(h.hexdigest())
-        with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                for start in range(0, size, CHUNK * 8):
-                    h.update(view[start : start + CHUNK * 8])
-            finally:
-                view.release()
-    return h.hexdigest()
+    hashed = 0
+    if size == 0:  # nothing to map (mmap refuses an empty file)
+        return str(h.hexdigest()), hashed
+    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            while hashed < size:
+                done = copied.done
+                if done > hashed:
+                    end = min(done, hashed + _BITE)
+                    h.update(view[hashed:end])
+                    hashed = end
+                elif copied.ended:
+                    break
+                else:  # the kernel is ahead but for the first bite: rarely waited for
+                    time.sleep(0.0002)
+        finally:
+            view.release()
+    return str(h.hexdigest()), hashed

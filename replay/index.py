@@ -7,7 +7,7 @@ is trusted only while the file's device, inode, size, mtime and ctime are unchan
 (a rewrite can restore the mtime, not the ctime) and the blob it names is still in
 the store. The listing cache goes one step further for
 input folders: a folder whose files all stat as before gets its file records back
-whole, encoded already (see `replay.capture.files.Copier.kept`). The environment cache
+whole, encoded already (see `replay.capture.files.Copier.recalled`). The environment cache
 keeps the installed distributions a capture found, and their lockfiles' blobs, under
 the fingerprint of the folders they were read from (`replay.lockfile.fingerprint`).
 """

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import sys
+import textwrap
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -216,23 +219,37 @@ def test_library_files_are_told_from_the_step_s() -> None:
     assert not is_library_file(__file__)
 
 
-def test_a_second_failing_capture_loads_only_what_it_needs(tmp_path, write_script, store_dir) -> None:
+@pytest.fixture
+def plain_folder() -> Iterator[Path]:
+    """A working folder whose path holds nothing a secret rule looks for (a temporary
+    folder's path may: `/tmp/keys/...`): hex digits after `/tmp/rp-`."""
+    folder = Path("/tmp") / f"rp-{os.urandom(6).hex()}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_second_failing_capture_loads_only_what_it_needs(plain_folder: Path) -> None:
     """Once the environment and the input are remembered, a failing job's capture loads
     none of the modules that each cost it milliseconds: the traceback printer with its
     tokenizer (before Python 3.13, whose own hook loads it), pathlib, OpenSSL, the
     sqlite3 package (datetime), sysconfig, and, when no text holds what a secret
-    needs, `re` (with `enum`), `json` and `threading`. The environment is a plain one:
-    a variable whose value holds `key`, say, would rightly load `re`."""
+    needs, `re` (with `enum`), `json` and `threading`. So the environment, the paths and
+    the argv are plain ones: a variable whose value holds `key`, say, would rightly
+    load `re`."""
     heavy = ("pathlib", "_hashlib", "sqlite3", "datetime", "sysconfig", "urllib.parse",
              "re", "enum", "json", "threading")
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "REPLAY_STORE": str(store_dir),
-           "PYTHONDONTWRITEBYTECODE": "1"}
     if sys.version_info < (3, 13):
         heavy += ("traceback", "linecache", "tokenize", "ast")
-    report = tmp_path / "loaded.txt"
-    data = tmp_path / "data.csv"
+    env = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin", "HOME": str(plain_folder),
+           "REPLAY_STORE": str(plain_folder / "store"), "PYTHONDONTWRITEBYTECODE": "1"}
+    report = plain_folder / "loaded.txt"
+    data = plain_folder / "data.csv"
     data.write_text("id,value\n1,2\n")
-    script = write_script("step.py", f"""
+    script = plain_folder / "step.py"
+    script.write_text(textwrap.dedent(f"""
         import atexit, sys
 
         def loaded():
@@ -244,9 +261,9 @@ def test_a_second_failing_capture_loads_only_what_it_needs(tmp_path, write_scrip
             raise ValueError("bad row in " + path)
 
         main(sys.argv[1])
-    """)
+    """))
     for _ in range(2):
-        result = run_replay(["capture", "--", "python", str(script), str(data)], env, cwd=tmp_path)
+        result = run_replay(["capture", "--", "python", str(script), str(data)], env, cwd=plain_folder)
         assert result.returncode == 1
         assert "replay: captured" in result.stderr
     assert report.read_text() == ""

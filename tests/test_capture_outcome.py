@@ -121,6 +121,31 @@ def test_a_step_that_removed_its_own_folder_keeps_its_outcome(tmp_path, write_sc
     assert "ValueError: boom" in wrapped.stderr and wrapped.stderr.count("Traceback") == 1
 
 
+def test_a_signal_handler_raising_during_the_capture_keeps_the_outcome(tmp_path, write_script, clean_env):
+    """The step's alarm goes off while the agent waits for its capture (a big input is
+    being copied): the handler's exception is the capture's failure, not the step's."""
+    data = tmp_path / "big.bin"
+    with open(data, "wb") as f:
+        f.truncate(256 << 20)
+    script = write_script("step.py", """
+        import signal, sys
+
+        def ring(*_):
+            raise RuntimeError("alarm")
+
+        signal.signal(signal.SIGALRM, ring)
+        signal.setitimer(signal.ITIMER_REAL, 0.15)
+        raise ValueError("boom")
+    """)
+    plain = run_python([str(script)], clean_env, cwd=tmp_path)
+    assert plain.returncode == 1
+    wrapped = run_replay(["capture", "--input", str(data), "--", "python", str(script)], clean_env, cwd=tmp_path)
+    assert wrapped.returncode == 1
+    warnings = [line for line in wrapped.stderr.splitlines() if line.startswith("replay:")]
+    assert len(warnings) == 1, wrapped.stderr
+    assert wrapped.stderr.replace(warnings[0] + "\n", "") == plain.stderr
+
+
 def test_full_disk_keeps_the_outcome_and_leaves_no_capture(tmp_path, write_script, clean_env):
     """ENOSPC for real: a 1 MiB tmpfs as the store, a 4 MiB input to copy into it."""
     import subprocess

@@ -428,12 +428,19 @@ def test_what_a_capture_holds_is_in_the_store_and_the_rest_is_looked_for(folder,
     """The blobs a Copier wrote or recalled are the ones publication need not look for
     again: each of them is in the store. Any other blob a manifest names is looked for,
     and a missing one stops the publication with nothing left behind."""
-    first = Copier(store, {str(folder): FolderScan(str(folder))})
-    listed = record(folder, first)
-    again = Copier(store, {str(folder): FolderScan(str(folder))})
-    recalled = record(folder, again)
-    assert again.held == first.held == set(listed["files"].blobs) == set(recalled["files"].blobs)
-    assert store.present(again.held) == again.held
+    def held_by(copier: Copier) -> tuple[dict, set[str]]:
+        item = capture_input(str(folder), "argv", copier, Budget(1 << 30, 1 << 30))
+        held = set(copier.held)
+        copier.flush()  # and the next capture looks again
+        assert copier.held == set()
+        for scan in copier.scans.values():
+            scan.close()
+        return item, held
+
+    listed, written = held_by(Copier(store, {str(folder): FolderScan(str(folder))}))
+    recalled, found = held_by(Copier(store, {str(folder): FolderScan(str(folder))}))
+    assert written == found == set(listed["files"].blobs) == set(recalled["files"].blobs)
+    assert store.present(found) == found
 
     missing = "ab" * 32
     doc = {"schema_version": 1, "id": store.new_id(), "created": "2026-11-27T05:00:00+00:00",
@@ -441,5 +448,26 @@ def test_what_a_capture_holds_is_in_the_store_and_the_rest_is_looked_for(folder,
            "step": {"name": "s", "sources": [{"path": "s.py", "size": 1, "sha256": missing}]},
            "inputs": [{**listed, "path": str(folder), "how": "argv"}]}
     with pytest.raises(StoreError, match=f"blob {missing[:12]} missing"):
-        store.publish_document(doc, held=again.held)
+        store.publish_document(doc, held=found)
     assert store.ids() == [] and os.listdir(store.tmp_dir) == []
+
+
+def test_a_file_changed_before_its_copy_is_recorded_as_copied(folder, store, monkeypatch):
+    """A folder copied in part (over its budget): a file rewritten between the walk and its
+    copy is recorded with the size of the blob copied, not the size walked."""
+    (folder / "big.bin").write_bytes(b"b" * 8192)  # over the file budget: left out
+    real = store.add_file
+
+    def rewritten_first(path):
+        if path.endswith("top.txt"):
+            Path(path).write_bytes(b"grown" * 100)
+        return real(path)
+
+    monkeypatch.setattr(store, "add_file", rewritten_first)
+    item = capture_input(str(folder), "argv", Copier(store), Budget(1 << 20, 4096))
+    assert item["copied"] is False
+    records = {f["path"]: f for f in item["files"]}
+    assert records["big.bin"]["sha256"] is None
+    top = records["top.txt"]
+    assert top["size"] == 500 == store.blob_path(top["sha256"]).stat().st_size
+    assert item["size"] == sum(f["size"] for f in item["files"])

@@ -43,3 +43,40 @@ for size in (100_000, 900_000, 100_000, 10):
     for (_, digest), size in zip(lines, (100_000, 900_000, 100_000, 10)):
         data = bytes(range(256)) * (size // 256) + b"y" * (size % 256)
         assert digest == hashlib.sha256(data).hexdigest()
+
+
+_TAMPER = """
+import os, sys
+from replay import hashing
+source, copy, how = sys.argv[1], sys.argv[2], sys.argv[3]
+with open(source, "wb") as f:
+    f.write(os.urandom(hashing.CHUNK * 8) * 4)  # four of the copier's bites
+real = os.copy_file_range
+def copy_file_range(src, dst, count, offset_src, offset_dst):
+    n = real(src, dst, count, offset_src, offset_dst)
+    if offset_src == 0:  # the first bite is in the copy: change the source under it
+        if how == "truncate":
+            os.truncate(source, 0)
+        else:
+            with open(source, "r+b") as f:
+                f.write(b"rewritten" * 1000)
+    return n
+os.copy_file_range = copy_file_range
+try:
+    digest, size = hashing.copy_and_hash(source, copy)
+except OSError as exc:
+    print("OSError", exc)
+else:
+    print("copied", digest == hashing.hash_file(copy)[0], size)
+"""
+
+
+@pytest.mark.parametrize("how, said", [
+    ("truncate", "OSError"),  # once, the process died of SIGBUS here (the source was mapped)
+    ("rewrite", "copied True 33554432"),  # the hash is of the bytes copied, not of the source
+])
+def test_a_source_changed_while_copied_gives_an_error_or_a_true_hash(tmp_path, how: str, said: str) -> None:
+    result = subprocess.run([sys.executable, "-c", _TAMPER, str(tmp_path / "src.bin"), str(tmp_path / "copy.bin"), how],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(said), result.stdout

@@ -228,10 +228,10 @@ class Agent:
             except BaseException as err:
                 result["error"] = err
 
-        from replay.store import is_remote, resolve_store_spec
-        from replay.threads import Worker
-
         try:
+            from replay.store import is_remote, resolve_store_spec
+            from replay.threads import Worker
+
             if is_remote(resolve_store_spec(self.options.store)):  # (which reads the cwd: in the try)
                 # Publishing to a remote store loads `threading` (paramiko). Here, on the
                 # step's thread, not first on the worker's: see `replay.threads`.
@@ -240,7 +240,12 @@ class Agent:
         except BaseException as err:  # no thread to be had (`can't start new thread`), no cwd
             result["error"] = err
             return False, exc
-        if not worker.join(_deadline(self.options.timeout)):
+        try:
+            finished = worker.join(_deadline(self.options.timeout))
+        except BaseException as err:  # Ctrl-C, or a step's signal handler, while waiting
+            result["error"] = err
+            return True, exc
+        if not finished:
             result["error"] = TimeoutError(f"capture took over {self.options.timeout:g} s")
             return True, exc
         return False, exc

@@ -91,8 +91,8 @@ class Copier:
         self.remembered: list[tuple[str, Stat, str]] = []
         self.listings: list[tuple[str, str, str, str, str, int, int]] = []
         self.held: set[str] = set()
-        """Blobs this capture wrote or found in the store: its publication need not look
-        for them again (10,000 of them took ~30 ms to list)."""
+        """Blobs this capture wrote or found in the store, until `flush`: its publication
+        need not look for them again (~40 ms for 10,000 here)."""
 
     def _known(self, items: list[tuple[str, Stat]]) -> dict[str, str]:
         cached = self.store.index().cached_hashes(items)
@@ -151,14 +151,15 @@ class Copier:
             raise errors[0]
         return results
 
-    def recalled(self, folder: str) -> tuple[str, Listing] | None:
-        """The listing remembered for `folder` and the fingerprint the folder had then,
-        if the listing is whole and its blobs are all still in the store: a second
-        capture of an unchanged folder of 10,000 files then needs no look-up, copy or
-        record per file. Checking the blobs takes a while (~40 ms for 10,000 here), so
-        it is done while `find` takes the folder's present fingerprint."""
+    def recalled(self, folder: str, fingerprint: str | None = None) -> tuple[str, Listing] | None:
+        """The listing remembered for `folder` (at `fingerprint`, if given) and the
+        fingerprint the folder had then, if the listing is whole and its blobs are all
+        still in the store: a second capture of an unchanged folder of 10,000 files
+        then needs no look-up, copy or record per file. Checking the blobs takes a
+        while (~40 ms for 10,000 here), so it is done while `find` takes the folder's
+        present fingerprint, when it does."""
         row = self.store.index().cached_listing(folder)
-        if row is None:
+        if row is None or (fingerprint is not None and row[0] != fingerprint):
             return None
         fingerprint, text, text_sha256, blob_text, size, largest = row
         try:
@@ -191,6 +192,7 @@ class Copier:
         self.store.index().remember(self.remembered, self.listings)
         self.remembered.clear()
         self.listings.clear()
+        self.held.clear()  # the next capture looks again: a job's Copier may live for hours
 
 
 def folder_fingerprint(folder: str, files: list[tuple[str, Stat]]) -> str:
@@ -262,7 +264,9 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
     into the same store, else listed (by `find` at the failure, or walked now) and
     copied file by file within the budget."""
     scan = copier.scans.get(path)  # the agent stops or closes every scan when done
-    recalled = copier.recalled(path)  # while `find` runs, if it does
+    # With a `find` running, the remembered listing is checked meanwhile; else after the
+    # walk, and only if the walk's fingerprint is the one it was remembered at.
+    recalled = copier.recalled(path) if scan is not None else None
     scanned = scan.result() if scan is not None else None
     if scanned is not None:
         kept = _at(recalled, scanned)
@@ -280,6 +284,8 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
     # from, never under another's: after a walk, not under the scan's (a file added
     # between the two and deleted later would come back).
     walked = folder_fingerprint(path, files)
+    if scan is None:
+        recalled = copier.recalled(path, walked)
     return _copy_folder(path, how, copier, budget, files, walked, kept=_at(recalled, walked))
 
 
@@ -300,8 +306,13 @@ def _copy_folder(path: str, how: str, copier: Copier, budget: Budget, files: lis
     copy = [(p, s) for p, s in files if budget.take(s.st_size)]
     chosen = {p for p, _ in copy}
     hashes = dict(zip([p for p, _ in copy], copier.many(copy, as_listed)))
-    refs = [_file_ref(path, p, s.st_size, hashes[p][0] if p in chosen else None) for p, s in files]
-    return {"path": path, "kind": "dir", "how": how, "size": sum(sizes),
+    # A copied file's record has the size copied (its blob's), which a file changed since
+    # it was listed no longer shares with its listing.
+    refs = []
+    for p, s in files:
+        digest, size = hashes[p] if p in chosen else (None, s.st_size)
+        refs.append(_file_ref(path, p, size, digest))
+    return {"path": path, "kind": "dir", "how": how, "size": sum(r["size"] for r in refs),
             "copied": len(chosen) == len(files), "files": refs}
 
 
