@@ -80,3 +80,17 @@ def test_a_source_changed_while_copied_gives_an_error_or_a_true_hash(tmp_path, h
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(said), result.stdout
+
+
+def test_without_a_thread_to_spare_a_big_file_is_copied_then_hashed(tmp_path, monkeypatch) -> None:
+    from replay import threads
+
+    def refuse(function, args):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threads, "start_new_thread", refuse)
+    data = bytes(range(256)) * (5 << 12)  # 5 MiB: past what is read whole
+    source = tmp_path / "data.bin"
+    source.write_bytes(data)
+    assert hashing.copy_and_hash(source, tmp_path / "copy.bin") == (hashlib.sha256(data).hexdigest(), len(data))
+    assert (tmp_path / "copy.bin").read_bytes() == data
