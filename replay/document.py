@@ -60,8 +60,8 @@ def check_relpath(value: str) -> str:
 
 def is_text(value: str) -> bool:
     """Whether `value` is text a manifest (or the index) can hold: a file name whose bytes
-    are not UTF-8 comes back from the file system with surrogates, which no reader of
-    JSON or SQLite accepts."""
+    are not UTF-8 comes back from the file system with surrogates, which the manifest's
+    validators refuse and SQLite cannot store."""
     if value.isascii():  # most names: no encoding needed to tell
         return True
     try:

@@ -12,13 +12,14 @@ its first megabyte with the interpreter's own sha256 (`new_sha256`).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, BinaryIO
 
 CHUNK = 1 << 20
 SMALL = 4 << 20
@@ -44,23 +45,17 @@ def new_sha256(size: int) -> Any:
     return hashlib.sha256()
 
 
-_OWN_UNKNOWN = object()
-_own: Any = _OWN_UNKNOWN  # looked up once: a failed import searches the whole path again
-
-
+@functools.cache  # a failed import searches the whole path again each time
 def _own_sha256() -> Callable[[], Any] | None:
     """The interpreter's built-in sha256 (the module `hashlib` itself falls back on)."""
-    global _own
-    if _own is _OWN_UNKNOWN:
+    try:
+        from _sha2 import sha256  # Python 3.12 and later
+    except ImportError:
         try:
-            from _sha2 import sha256  # Python 3.12 and later
+            from _sha256 import sha256  # type: ignore[no-redef]  # Python 3.11
         except ImportError:
-            try:
-                from _sha256 import sha256  # type: ignore[no-redef]  # Python 3.11
-            except ImportError:
-                sha256 = None
-        _own = sha256
-    return _own  # type: ignore[no-any-return]
+            return None
+    return sha256  # type: ignore[no-any-return]
 
 
 def hash_bytes(data: bytes) -> str:
@@ -103,7 +98,8 @@ def _kernel_copy(src_fd: int, dst_fd: int, size: int, copied: _Copied) -> None:
             want = min(size - copied.done, _BITE)
             try:
                 n = os.copy_file_range(src_fd, dst_fd, want, copied.done, copied.done)
-            except OSError:
+            except OSError:  # sendfile writes at the file's position, not at an offset
+                os.lseek(dst_fd, copied.done, os.SEEK_SET)
                 n = os.sendfile(dst_fd, src_fd, copied.done, want)
             if n == 0:  # the source shrank
                 break
@@ -115,7 +111,14 @@ def _kernel_copy(src_fd: int, dst_fd: int, size: int, copied: _Copied) -> None:
 
 
 def copy_and_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[str, int]:
-    """Copy `src` to the new file `dst` and return (sha256, size) of what was copied.
+    """Copy the file `src` to the new file `dst`: `copy_opened_and_hash`."""
+    with open(src, "rb", buffering=0) as fsrc:
+        return copy_opened_and_hash(fsrc, dst)
+
+
+def copy_opened_and_hash(fsrc: BinaryIO, dst: str | os.PathLike[str]) -> tuple[str, int]:
+    """Copy the open file `fsrc` to the new file `dst` and return (sha256, size) of what
+    was copied. Callers that checked what they opened pass it on, not its path again.
 
     The kernel copies while this thread hashes what has reached `dst`, through a memory
     map of `dst` (no copy into a buffer, which would compete with the kernel's copy). The
@@ -127,39 +130,38 @@ def copy_and_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> t
     """
     from replay.threads import Worker
 
-    with open(src, "rb", buffering=0) as fsrc:
-        size = os.fstat(fsrc.fileno()).st_size
-        with open(dst, "xb+", buffering=0) as fdst:
-            os.ftruncate(fdst.fileno(), size)  # mapped whole from the start; filled as copied
-            copied = _Copied()
-            fds = fsrc.fileno(), fdst.fileno()
-            try:
-                copier: Worker | None = Worker(lambda: _kernel_copy(*fds, size, copied))
-            except RuntimeError:  # no thread to be had: copy, then hash
-                copier = None
-                _kernel_copy(*fds, size, copied)
-            try:
-                digest, hashed = _hash_copied(fdst.fileno(), size, copied)
-            finally:
-                if copier is not None:
-                    copier.join()
-            if copied.error is not None:
-                raise copied.error
-            if copied.done != size or hashed != size:
-                raise OSError(f"{os.fspath(src)!r} shrank while it was copied")
+    size = os.fstat(fsrc.fileno()).st_size
+    with open(dst, "xb+", buffering=0) as fdst:
+        os.ftruncate(fdst.fileno(), size)  # mapped whole from the start; filled as copied
+        copied = _Copied()
+        fds = fsrc.fileno(), fdst.fileno()
+        try:
+            copier: Worker | None = Worker(lambda: _kernel_copy(*fds, size, copied))
+        except RuntimeError:  # no thread to be had: copy, then hash
+            copier = None
+            _kernel_copy(*fds, size, copied)
+        try:
+            digest = _hash_copied(fdst.fileno(), size, copied)
+        finally:
+            if copier is not None:
+                copier.join()
+        if copied.error is not None:
+            raise copied.error
+        if copied.done != size:
+            raise OSError(f"{fsrc.name!r} shrank while it was copied")
     return digest, size
 
 
-def _hash_copied(fd: int, size: int, copied: _Copied) -> tuple[str, int]:
+def _hash_copied(fd: int, size: int, copied: _Copied) -> str:
     """sha256 of the file `fd` as far as `copied` gets (all `size` bytes unless the copy
-    ends short), and how many bytes that was."""
+    ends short)."""
     import mmap
     import time
 
     h = new_sha256(size)
     hashed = 0
     if size == 0:  # nothing to map (mmap refuses an empty file)
-        return str(h.hexdigest()), hashed
+        return str(h.hexdigest())
     with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
         view = memoryview(mapped)
         try:
@@ -175,4 +177,4 @@ def _hash_copied(fd: int, size: int, copied: _Copied) -> tuple[str, int]:
                     time.sleep(0.0002)
         finally:
             view.release()
-    return str(h.hexdigest()), hashed
+    return str(h.hexdigest())

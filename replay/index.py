@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS environments (
     fingerprint TEXT PRIMARY KEY, distributions TEXT, pylock TEXT, requirements TEXT
 );
 DROP TABLE IF EXISTS hashcache;
+DROP TABLE IF EXISTS listingcache;
 """
 """Run when `user_version` is behind or a table is missing: version 1 dropped the caches
 of earlier versions (hashcache trusted a file whose mtime had been put back); version
@@ -250,7 +251,7 @@ class Index:
                 (fingerprint,),
             ).fetchone()
             return (str(row[0]), str(row[1]), str(row[2])) if row else None
-        except (sqlite3.Error, TypeError, ValueError):  # a damaged row, or an unstorable name, is a miss
+        except (sqlite3.Error, TypeError, ValueError):  # a damaged row is a miss
             return None
 
     def remember_environment(self, fingerprint: str, distributions: str, pylock: str,
@@ -260,12 +261,11 @@ class Index:
         try:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
-            db.execute("DELETE FROM environments WHERE fingerprint = ?", (fingerprint,))
-            db.execute("INSERT INTO environments VALUES (?, ?, ?, ?)",
+            db.execute("INSERT OR REPLACE INTO environments VALUES (?, ?, ?, ?)",  # as the newest row
                        (fingerprint, distributions, pylock, requirements))
             db.execute("DELETE FROM environments WHERE rowid NOT IN"
                        " (SELECT rowid FROM environments ORDER BY rowid DESC LIMIT ?)",
                        (_ENVIRONMENTS_KEPT,))
             db.execute("COMMIT")
-        except (sqlite3.Error, UnicodeError):  # UnicodeError: a name with undecodable bytes
+        except sqlite3.Error:  # the fingerprint is a digest, the rest ASCII JSON and hashes
             self._rollback()

@@ -29,6 +29,7 @@ match the original `str`).
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from replay.patterns import LazyPattern
 
@@ -104,22 +105,8 @@ _SHELL_NAMES = frozenset({"pwd", "oldpwd"})
 _TRIVIAL_VALUES = frozenset(["", *"true false yes no on off none null 0 1".split()])
 
 
-_JUDGED_MAX = 4096
-_judged: dict[str, bool] = {}
-
-
+@lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
-    """Whether a variable, option or key called `name` holds a secret (`_judge`),
-    remembered for the next time the name is met."""
-    known = _judged.get(name)
-    if known is None:
-        if len(_judged) >= _JUDGED_MAX:
-            _judged.clear()
-        known = _judged[name] = _judge(name)
-    return known
-
-
-def _judge(name: str) -> bool:
     """Whether a variable, option or key called `name` holds a secret.
 
     Names are split into words (`_`, `-`, `.` and camelCase); a secret word anywhere

@@ -7,8 +7,9 @@ Layout under the store root::
     index.sqlite              caches of the listing, input hashes and environments; rebuildable
     tmp/                      work in progress; never read as a capture
 
-A blob is written to `tmp/` and renamed into place, so a half-written blob is never
-visible. A capture's manifest is written to a fresh folder under `tmp/` and the folder
+A blob is written as an unnamed file in `tmp/` and linked into place (or, where the
+filesystem has no unnamed files, written under a temporary name and renamed), so a
+half-written blob is never visible. A capture's manifest is written to a fresh folder under `tmp/` and the folder
 is renamed to `captures/<id>`, so a reader sees a whole capture or none, whatever
 happens to the writer process. Nothing is fsynced: a sync waits for every dirty page of
 the filesystem's journal, which after copying a 1 GiB input doubled the capture's time;
@@ -25,7 +26,7 @@ from _thread import allocate_lock as Lock
 from replay import document
 from replay.document import HEX_DIGITS, is_capture_id, is_hash
 from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
-from replay.hashing import SMALL, copy_and_hash, hash_bytes, hash_file
+from replay.hashing import SMALL, copy_opened_and_hash, hash_bytes, hash_file
 
 TYPE_CHECKING = False  # typing itself costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -47,6 +48,11 @@ def _remove_quietly(folder: str) -> None:
         os.rmdir(folder)
     except OSError:
         pass
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    """Opens without waiting: on a FIFO put where a file was listed, `open` would block."""
+    return os.open(path, flags | os.O_NONBLOCK)
 
 
 def _unlink_quietly(path: str) -> None:
@@ -268,20 +274,19 @@ class LocalStore:
         """Copy a regular file into the store as a blob; return (hash, size). Opened
         without blocking: a file replaced by a FIFO since it was listed is refused
         (OSError) rather than waited on."""
-        fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK)
-        with open(fd, "rb", buffering=0) as f:
-            st = os.fstat(fd)
+        with open(src, "rb", buffering=0, opener=_nonblocking) as f:
+            st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise OSError(f"{os.fspath(src)!r} is no longer a regular file")
             if st.st_size <= SMALL:
                 data = f.read()
                 return self.add_bytes(data), len(data)
-        tmp = self._tmp_file()
-        try:
-            digest, size = copy_and_hash(src, tmp)
-            self._place(tmp, digest)
-        finally:
-            _unlink_quietly(tmp)
+            tmp = self._tmp_file()
+            try:
+                digest, size = copy_opened_and_hash(f, tmp)
+                self._place(tmp, digest)
+            finally:
+                _unlink_quietly(tmp)
         return digest, size
 
     def add_stream(self, stream: BinaryIO, expected: str | None = None) -> tuple[str, int]:
@@ -310,7 +315,7 @@ class LocalStore:
         try:
             return open(path, "rb")
         except FileNotFoundError as exc:
-            raise UntrustedCaptureError(f"blob {digest[:12]} is missing from {self.root}") from exc
+            raise UntrustedCaptureError(f"blob {digest[:12]} is missing from {self.folder}") from exc
 
     def copy_blob(self, digest: str, target: str | os.PathLike[str]) -> None:
         """Copy a blob to `target` (replacing it), refusing a blob that is missing or of
@@ -321,13 +326,13 @@ class LocalStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)  # an earlier replay's copy
         with self.open_blob(digest) as f:
-            data = f.read() if os.fstat(f.fileno()).st_size <= SMALL else None
-        if data is not None:  # small: read once, hashed and written from memory
-            actual = hash_bytes(data)
-            if actual == digest:
-                target.write_bytes(data)
-        else:
-            actual = copy_and_hash(self.blob_path(digest), target)[0]
+            if os.fstat(f.fileno()).st_size <= SMALL:  # read once, hashed and written from memory
+                data = f.read()
+                actual = hash_bytes(data)
+                if actual == digest:
+                    target.write_bytes(data)
+            else:
+                actual = copy_opened_and_hash(f, target)[0]
         if actual != digest:
             target.unlink(missing_ok=True)
             raise UntrustedCaptureError(f"blob {digest[:12]} does not match its hash")
@@ -408,7 +413,7 @@ class LocalStore:
 
     def resolve(self, prefix: str) -> str:
         """Turn a unique id prefix into the capture id."""
-        return resolve_prefix(self.ids(), prefix, str(self.root))
+        return resolve_prefix(self.ids(), prefix, self.folder)
 
     @staticmethod
     def parse_manifest(payload: bytes, origin: str) -> Manifest:
@@ -434,7 +439,7 @@ class LocalStore:
         try:
             st = path.lstat()
         except FileNotFoundError:
-            raise CaptureNotFound(f"capture {capture_id} has no manifest in {self.root}") from None
+            raise CaptureNotFound(f"capture {capture_id} has no manifest in {self.folder}") from None
         if not stat.S_ISREG(st.st_mode):
             raise UntrustedCaptureError(f"{capture_id}: manifest.json is not a regular file")
         too_big = UntrustedCaptureError(f"{capture_id}: manifest larger than {MAX_MANIFEST} bytes")
@@ -514,7 +519,7 @@ class LocalStore:
         """The captures that have side files (`write_json`), from one folder listing
         rather than a lookup per capture: most captures of a big store have none."""
         try:
-            return set(os.listdir(self.root / "replays"))
+            return set(os.listdir(os.path.join(self.folder, "replays")))
         except OSError:
             return set()
 

@@ -31,11 +31,7 @@ class Worker:
         self._finished = False
         self._done = allocate_lock()
         self._done.acquire()
-        try:
-            start_new_thread(self._run, ())
-        except BaseException:
-            self._done.release()
-            raise
+        start_new_thread(self._run, ())
 
     def _run(self) -> None:
         try:

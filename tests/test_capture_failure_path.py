@@ -82,7 +82,9 @@ def test_a_broken_stderr_leaves_the_traceback_to_be_formatted(monkeypatch) -> No
 
 
 def test_a_transcript_kept_by_another_thread_stops_recording(monkeypatch) -> None:
-    """A thread that took the stand-in as its stderr meanwhile keeps a plain pass-through."""
+    """Stderr as the transcript stand-in was when the hook began, kept by someone (a
+    `redirect_stderr` that restores it later), stays a plain pass-through once the
+    transcript is done: what is written to it after is not recorded."""
     kept = []
 
     class Stderr(io.StringIO):
@@ -267,3 +269,41 @@ def test_a_second_failing_capture_loads_only_what_it_needs(plain_folder: Path) -
         assert result.returncode == 1
         assert "replay: captured" in result.stderr
     assert report.read_text() == ""
+
+
+def test_code_made_by_exec_gets_no_line_of_its_module(tmp_path: Path) -> None:
+    """A frame of `<string>` (a dataclass's generated `__init__`, say) has no file; its
+    module's loader would answer with the module's own lines, which are not its."""
+    import linecache
+
+    module = tmp_path / "made.py"
+    module.write_text("def boom():\n    raise ValueError('x')\n\nCODE = compile('boom()\\n', '<string>', 'exec')\n")
+    namespace: dict = {"__name__": "made", "__loader__": _Loader(module.read_text())}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    try:
+        exec(namespace["CODE"], namespace)
+    except ValueError as caught:
+        frames = _describe(caught, tmp_path)["frames"]
+    assert [(f["file"], f["code"]) for f in frames[-2:]] == [("<string>", ""), (str(module), "raise ValueError('x')")]
+    linecache.cache["<string>"] = (9, None, ["boom()  # registered\n"], "<string>")
+    try:
+        exc = _raise_in(namespace)
+        assert _describe(exc, tmp_path)["frames"][-2]["code"] == "boom()  # registered"
+    finally:
+        del linecache.cache["<string>"]
+
+
+class _Loader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def get_source(self, name: str) -> str:
+        return self.source
+
+
+def _raise_in(namespace: dict) -> BaseException:
+    try:
+        exec(namespace["CODE"], namespace)
+    except ValueError as caught:
+        return caught
+    raise AssertionError("no ValueError")

@@ -312,12 +312,24 @@ def test_an_older_index_loses_its_old_caches_once(tmp_path):
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
-def test_many_files_are_copied_by_threads_into_whole_blobs(folder, store):
+def test_many_files_are_copied_by_threads_into_whole_blobs(folder, store, monkeypatch):
+    from _thread import get_ident
+
     files = walk_files(str(folder), 1000)
     assert len(files) > PARALLEL_FROM
+    copiers: set[int] = set()
+    real = store.add_file
+
+    def add_file(path):
+        copiers.add(get_ident())
+        time.sleep(0.001)  # long enough for every thread to have started by the end
+        return real(path)
+
+    monkeypatch.setattr(store, "add_file", add_file)
     copied = Copier(store).many(files)
     assert copied == [hash_file(p) for p, _ in files]
     assert all(store.check_blob(digest) is None for digest, _ in copied)
+    assert len(copiers) > 1
 
 
 def test_a_file_gone_before_its_copy_fails_the_copy_and_stops_the_threads(folder, store, monkeypatch):

@@ -4,6 +4,7 @@ need not load OpenSSL; the digests are the same either way."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -92,5 +93,23 @@ def test_without_a_thread_to_spare_a_big_file_is_copied_then_hashed(tmp_path, mo
     data = bytes(range(256)) * (5 << 12)  # 5 MiB: past what is read whole
     source = tmp_path / "data.bin"
     source.write_bytes(data)
+    assert hashing.copy_and_hash(source, tmp_path / "copy.bin") == (hashlib.sha256(data).hexdigest(), len(data))
+    assert (tmp_path / "copy.bin").read_bytes() == data
+
+
+def test_a_copy_that_falls_back_on_sendfile_midway_is_whole(tmp_path, monkeypatch) -> None:
+    """`copy_file_range` copies the first bite, then fails (as across some filesystems):
+    `sendfile` writes the rest where it belongs, not over the start."""
+    data = os.urandom(hashing.CHUNK * 8) * 3
+    source = tmp_path / "data.bin"
+    source.write_bytes(data)
+    real = os.copy_file_range
+
+    def first_bite_only(src, dst, count, offset_src, offset_dst):
+        if offset_src:
+            raise OSError(18, "Invalid cross-device link")
+        return real(src, dst, count, offset_src, offset_dst)
+
+    monkeypatch.setattr(os, "copy_file_range", first_bite_only)
     assert hashing.copy_and_hash(source, tmp_path / "copy.bin") == (hashlib.sha256(data).hexdigest(), len(data))
     assert (tmp_path / "copy.bin").read_bytes() == data

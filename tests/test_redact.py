@@ -325,11 +325,24 @@ def test_redact_value_replaces_a_secret_named_local_whole() -> None:
     assert {"secret_token", "auth", "jwt"} <= set(redactor.report()["text"])
 
 
-def test_a_lazy_rule_without_needles_is_always_tried():
-    from replay.redact import _JWT, _PEM
+def test_rules_are_compiled_only_for_a_text_that_may_hold_their_secret() -> None:
+    """In a fresh process: a plain log, argv and environment are redacted without `re`;
+    a private key block needs it, and is redacted."""
+    import subprocess
+    import sys
 
-    assert _JWT.may_match(b"nothing of the kind")
-    assert not _PEM.may_match(b"nothing of the kind") and _PEM.may_match(b"-----BEGIN RSA")
+    code = (
+        "import sys\n"
+        "from replay.redact import Redactor\n"
+        "r = Redactor({'HOME': '/home/u', 'LANG': 'C.UTF-8'})\n"
+        "assert r.redact_text('epoch 3: loss 0.41') == 'epoch 3: loss 0.41'\n"
+        "assert r.redact_argv(['--epochs', '3', 'data.csv']) == ['--epochs', '3', 'data.csv']\n"
+        "print('re' in sys.modules)\n"
+        "print(r.redact_text('-----BEGIN RSA PRIVATE KEY-----\\nMIIB\\n-----END RSA PRIVATE KEY-----'))\n"
+        "print('re' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n") == ["False", REDACTED, "True", ""]
 
 
 def test_names_split_into_words_as_the_regular_expression_splits_them() -> None:

@@ -17,11 +17,6 @@ from tests.conftest import run_replay
 from tests.manifests import publish_step
 
 
-@pytest.fixture
-def store(store_dir) -> LocalStore:
-    return LocalStore(store_dir)
-
-
 def _no_traceback(result) -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("replay: ")
@@ -137,7 +132,6 @@ def test_default_store_follows_the_job(tmp_path):
 
 @pytest.mark.parametrize("count", [3, 600])  # a stat per blob, and one listing per shard
 def test_present_names_only_the_blobs_the_store_holds(store, count):
-    store.ensure()
     held = {store.add_bytes(f"blob {i}".encode()) for i in range(count)}
     absent = "0" * 64
     assert store.present(held | {absent}) == held
@@ -146,7 +140,6 @@ def test_present_names_only_the_blobs_the_store_holds(store, count):
 
 
 def test_publishing_a_capture_whose_blob_is_missing_is_refused(store):
-    store.ensure()
     doc = {"id": store.new_id(), "status": "failed",
            "step": {"sources": [{"path": "s.py", "size": 1, "sha256": "e" * 64}]}}
     with pytest.raises(StoreError, match="blob eeeeeeeeeeee missing"):
@@ -155,7 +148,6 @@ def test_publishing_a_capture_whose_blob_is_missing_is_refused(store):
 
 
 def test_content_added_twice_is_one_blob_left_as_it_was(store):
-    store.ensure()
     first = store.add_bytes(b"same content\n")
     blob = store.blob_path(first)
     before = blob.stat()
@@ -166,14 +158,13 @@ def test_content_added_twice_is_one_blob_left_as_it_was(store):
     assert os.listdir(store.tmp_dir) == []  # the second copy was never named
 
 
-def test_content_held_already_is_added_even_where_no_more_can_be_written(store, tmp_path):
+def test_content_held_already_is_added_even_where_no_more_can_be_written(store):
     """The bytes of a repeated blob are written only to be dropped: a full disk (here a
     file size limit) leaves the blob in place standing."""
-    store.ensure()
     code = f"""
 import resource, sys
 from replay.store import LocalStore
-store = LocalStore({str(store.folder)!r})
+store = LocalStore({store.folder!r})
 digest = store.add_bytes(b"x" * 100_000)
 resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
 assert store.add_bytes(b"x" * 100_000) == digest
@@ -188,7 +179,6 @@ except OSError as exc:
 
 
 def test_without_unnamed_files_a_blob_is_written_once_and_no_temporary_is_left(store, monkeypatch):
-    store.ensure()
     monkeypatch.delattr(os, "O_TMPFILE")
     first = store.add_bytes(b"named path\n")
     assert store.add_bytes(b"named path\n") == first

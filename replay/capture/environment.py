@@ -4,7 +4,8 @@ The installed distributions are read from the metadata folders on `sys.path` and
 as a PEP 751 `pylock.toml` and a pinned `requirements.txt` in the store. Reading them
 costs a failing job ~10 ms for 60 distributions, so the store's index remembers them
 under the fingerprint of the folders they came from (`lockfile.fingerprint`): a job
-that fails again in an unchanged environment reads one row instead.
+that fails again in an unchanged environment reads one row instead. (Conda's facts,
+when in a conda environment, are read on every capture: `lockfile.conda_info`.)
 """
 
 from __future__ import annotations

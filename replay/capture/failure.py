@@ -6,6 +6,7 @@ ones the failure had: in a loop, the iteration that failed.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from types import FrameType, FunctionType, ModuleType, TracebackType
@@ -21,19 +22,14 @@ if TYPE_CHECKING:
 _OWN_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
-_roots: tuple[str, ...] | None = None
-
-
+@functools.cache
 def _library_roots() -> tuple[str, ...]:
     """The standard library's folder (where `os` is; `lib-dynload` is inside it) and
-    every installed-packages folder on the path, found once per process. Not
-    `sysconfig`: its import and its configuration data cost a failing job ~2 ms."""
-    global _roots
-    if _roots is None:
-        roots = {os.path.realpath(os.path.dirname(os.__file__))}
-        roots |= {os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p}
-        _roots = tuple(roots)
-    return _roots
+    every installed-packages folder on the path. Not `sysconfig`: its import and its
+    configuration data cost a failing job ~2 ms."""
+    roots = {os.path.realpath(os.path.dirname(os.__file__))}
+    roots |= {os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p}
+    return tuple(roots)
 
 
 def is_library_file(path: str) -> bool:
@@ -91,6 +87,12 @@ class SourceLines:
 
 def _read_lines(filename: str, frame: FrameType) -> list[str]:
     named = frame.f_code.co_filename
+    if named.startswith("<") and named.endswith(">"):
+        # Code made by `exec` (`<string>`, a dataclass's `__init__`): no file, and its
+        # module's loader would give the module's lines. Only what was registered with
+        # `linecache` (an IPython cell, attrs) is there, if `linecache` is loaded at all.
+        cached = getattr(sys.modules.get("linecache"), "cache", {}).get(named)
+        return _split("".join(cached[2])) if isinstance(cached, tuple) and len(cached) > 2 else []
     elsewhere = [] if os.path.isabs(named) else [os.path.join(d, named) for d in sys.path if d]
     for path in (filename, *elsewhere):
         try:

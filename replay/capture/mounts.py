@@ -6,6 +6,7 @@ filesystem type of each written file lets `doctor` say so.
 
 from __future__ import annotations
 
+import functools
 import os
 
 NETWORK_TYPES = frozenset(
@@ -16,21 +17,15 @@ NETWORK_TYPES = frozenset(
 """Remote filesystems; local FUSE filesystems (fuse-overlayfs, lxcfs) are not among them."""
 
 
-_read: tuple[tuple[str, str], ...] | None = None
-
-
+@functools.lru_cache(maxsize=1)
 def _mounts() -> tuple[tuple[str, str], ...]:
-    """(mount point, type) of each mount, longest mount point first so that the
-    innermost mount wins; read once per process."""
-    global _read
-    if _read is None:
-        try:
-            with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
-                rows = [line.split()[1:3] for line in f if line.count(" ") >= 3]
-        except OSError:
-            rows = []
-        _read = tuple(sorted(((p.replace("\\040", " "), t) for p, t in rows), key=lambda r: -len(r[0])))
-    return _read
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            rows = [line.split()[1:3] for line in f if line.count(" ") >= 3]
+    except OSError:
+        return ()
+    # Longest mount point first, so the innermost mount wins.
+    return tuple(sorted(((p.replace("\\040", " "), t) for p, t in rows), key=lambda r: -len(r[0])))
 
 
 def filesystem_of(path: str) -> str:

@@ -224,3 +224,4 @@ class FolderScan:
             if fd is not None:
                 os.close(fd)
         self.out = self.pidfd = None
+        self.records = None  # up to 100,000 of them, in a process that may go on for hours
