@@ -31,7 +31,12 @@ def export_capture(store: LocalStore, capture_id: str, dest: Path) -> int:
         info.mode = 0o644
         tar.addfile(info, io.BytesIO(payload))
         for digest, _ in manifest.blobs():
-            tar.add(store.blob_path(digest), arcname=f"blobs/{digest}", recursive=False)
+            info = tarfile.TarInfo(f"blobs/{digest}")
+            info.mode = 0o444
+            with store.open_blob(digest) as blob:  # a blob file or a packed blob
+                info.size = blob.seek(0, os.SEEK_END)
+                blob.seek(0)
+                tar.addfile(info, blob)
     os.replace(tmp, dest)
     return dest.stat().st_size
 

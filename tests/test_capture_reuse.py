@@ -105,13 +105,15 @@ def test_files_added_and_removed_show_in_the_next_capture(folder, clean_env, tmp
     assert "part/new.csv" in paths and "part/f00.csv" not in paths and "link.csv" not in paths
 
 
-def test_a_blob_gone_from_the_store_is_copied_again(folder, clean_env, tmp_path, store_dir):
+def test_blobs_gone_from_the_store_are_copied_again(folder, clean_env, tmp_path, store_dir):
     first = folder_input(capture(folder, clean_env, tmp_path))
     digest = first["files"][0]["sha256"]
-    (store_dir / "blobs" / digest[:2] / digest).unlink()
+    for pack in (store_dir / "packs").iterdir():  # the folder's 41 files are all packed
+        pack.unlink()
+    assert not LocalStore(store_dir).has_blob(digest)
     second = folder_input(capture(folder, clean_env, tmp_path))  # verified inside
     assert second == first
-    assert (store_dir / "blobs" / digest[:2] / digest).is_file()
+    assert LocalStore(store_dir).has_blob(digest)
 
 
 def test_a_smaller_budget_is_honoured_for_a_remembered_folder(folder, clean_env, tmp_path):
@@ -312,7 +314,7 @@ def test_an_older_index_loses_its_old_caches_once(tmp_path):
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
-def test_many_files_are_copied_by_threads_into_whole_blobs(folder, store, monkeypatch):
+def test_many_files_are_copied_by_threads_into_one_pack_each(folder, store, monkeypatch):
     from _thread import get_ident
 
     files = walk_files(str(folder), 1000)
@@ -320,16 +322,18 @@ def test_many_files_are_copied_by_threads_into_whole_blobs(folder, store, monkey
     copiers: set[int] = set()
     real = store.add_file
 
-    def add_file(path):
+    def add_file(path, pack):
         copiers.add(get_ident())
         time.sleep(0.001)  # long enough for every thread to have started by the end
-        return real(path)
+        return real(path, pack)
 
     monkeypatch.setattr(store, "add_file", add_file)
     copied = Copier(store).many(files)
     assert copied == [hash_file(p) for p, _ in files]
     assert all(store.check_blob(digest) is None for digest, _ in copied)
     assert len(copiers) > 1
+    assert len(list((store.root / "packs").iterdir())) == len(copiers)
+    assert not list(store.blobs_dir.iterdir()) and not list(store.tmp_dir.iterdir())
 
 
 def test_a_file_gone_before_its_copy_fails_the_copy_and_stops_the_threads(folder, store, monkeypatch):
@@ -337,10 +341,12 @@ def test_a_file_gone_before_its_copy_fails_the_copy_and_stops_the_threads(folder
     os.unlink(files[3][0])
     calls = []
     real = store.add_file
-    monkeypatch.setattr(store, "add_file", lambda path: calls.append(path) or real(path))
+    monkeypatch.setattr(store, "add_file", lambda path, pack: calls.append(path) or real(path, pack))
     with pytest.raises(FileNotFoundError):
         Copier(store).many(files)
     assert len(calls) < len(files)  # the others stopped at their next file
+    # The packs the threads had begun are dropped, not named or left behind.
+    assert not list((store.root / "packs").iterdir()) and not list(store.tmp_dir.iterdir())
 
 
 def _listed_then(folder: Path, store: LocalStore, change, budget: Budget | None = None) -> dict:
@@ -388,9 +394,9 @@ def test_copy_threads_place_each_result_where_its_file_is(folder, store, monkeyp
     real = store.add_file
     order = {p: i for i, (p, _) in enumerate(files)}
 
-    def slow_first(path):  # the earlier the file, the later it finishes
+    def slow_first(path, pack):  # the earlier the file, the later it finishes
         time.sleep(0.002 * (len(files) - order[path]) / len(files))
-        return real(path)
+        return real(path, pack)
 
     monkeypatch.setattr(store, "add_file", slow_first)
     assert Copier(store).many(files) == [hash_file(p) for p, _ in files]
@@ -406,7 +412,7 @@ def test_without_threads_to_spare_the_calling_thread_copies_all(folder, store, m
 
     copiers: set[int] = set()
     real = store.add_file
-    monkeypatch.setattr(store, "add_file", lambda path: copiers.add(get_ident()) or real(path))
+    monkeypatch.setattr(store, "add_file", lambda path, pack: copiers.add(get_ident()) or real(path, pack))
     monkeypatch.setattr(threads, "start_new_thread", refuse)
     files = walk_files(str(folder), 1000)
     assert len(files) >= PARALLEL_FROM
@@ -470,10 +476,10 @@ def test_a_file_changed_before_its_copy_is_recorded_as_copied(folder, store, mon
     (folder / "big.bin").write_bytes(b"b" * 8192)  # over the file budget: left out
     real = store.add_file
 
-    def rewritten_first(path):
+    def rewritten_first(path, pack):
         if path.endswith("top.txt"):
             Path(path).write_bytes(b"grown" * 100)
-        return real(path)
+        return real(path, pack)
 
     monkeypatch.setattr(store, "add_file", rewritten_first)
     item = capture_input(str(folder), "argv", Copier(store), Budget(1 << 20, 4096))
@@ -481,5 +487,5 @@ def test_a_file_changed_before_its_copy_is_recorded_as_copied(folder, store, mon
     records = {f["path"]: f for f in item["files"]}
     assert records["big.bin"]["sha256"] is None
     top = records["top.txt"]
-    assert top["size"] == 500 == store.blob_path(top["sha256"]).stat().st_size
+    assert top["size"] == 500 == store.blob_size(top["sha256"])
     assert item["size"] == sum(f["size"] for f in item["files"])

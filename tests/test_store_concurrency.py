@@ -15,6 +15,10 @@ from tests.conftest import run_replay
 def test_sixteen_concurrent_capturing_processes(tmp_path, write_script, clean_env, store_dir):
     data = tmp_path / "shared.csv"
     data.write_text("a,b\n" + "1,2\n" * 5000)
+    folder = tmp_path / "parts"  # enough files for each process to pack them
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"part-{i}.csv").write_text(f"a,b\n{i},{i}\n")
     script = write_script("step.py", """
         import sys
         open(sys.argv[1]).read()
@@ -22,7 +26,7 @@ def test_sixteen_concurrent_capturing_processes(tmp_path, write_script, clean_en
     """)
     procs = [
         subprocess.Popen([sys.executable, "-m", "replay", "capture", "--", "python", str(script),
-                          str(data), str(i)], env=clean_env, cwd=tmp_path,
+                          str(data), str(i), str(folder)], env=clean_env, cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(16)
     ]
@@ -34,6 +38,8 @@ def test_sixteen_concurrent_capturing_processes(tmp_path, write_script, clean_en
     messages = sorted(store.load(i).failure.message for i in ids)
     assert messages == sorted(f"worker {i}" for i in range(16))
     assert all(store.verify(i) == [] for i in ids)
+    assert all(len(store.load(i).inputs) == 2 for i in ids)
+    assert list((store_dir / "packs").iterdir())
     assert len(store.list()) == 16
     assert not [p for p in store.tmp_dir.iterdir()]
 

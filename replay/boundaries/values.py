@@ -39,7 +39,6 @@ from replay.boundaries.snapshot import (
     take,
 )
 from replay.errors import ReplaySetupError, UntrustedCaptureError
-from replay.hashing import copy_and_hash
 from replay.store import LocalStore
 
 if TYPE_CHECKING:
@@ -311,11 +310,10 @@ def _rebuild(value: RecordedValue, store: LocalStore, workdir: Path, label: str)
             if not target.is_relative_to(base.resolve()):
                 raise UntrustedCaptureError(f"{label}: recorded file {ref['path']!r} escapes its folder")
             target.parent.mkdir(parents=True, exist_ok=True)
-            expected = str(ref["sha256"])
-            if not store.has_blob(expected):
-                raise UntrustedCaptureError(f"{label}: blob {expected[:12]} is missing from {store.root}")
-            if copy_and_hash(store.blob_path(expected), target)[0] != expected:
-                raise UntrustedCaptureError(f"{label}: blob {expected[:12]} does not match its hash")
+            try:
+                store.copy_blob(str(ref["sha256"]), target)
+            except UntrustedCaptureError as exc:
+                raise UntrustedCaptureError(f"{label}: {exc}") from None
         try:
             os.rename(work, final)
         except OSError:

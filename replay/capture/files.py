@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from replay.capture.scan import FolderScan, Stat
+    from replay.packs import PackWriter
     from replay.store import LocalStore
 
 SOURCE_SUFFIXES = frozenset(
@@ -67,7 +68,9 @@ class Listing:
         self.largest = largest
 
 
-COPY_THREADS = 4
+COPY_THREADS = 3
+"""Copying 10,000 files of 100 KiB into packs took 1.05-1.25 s with 2 or 3 threads and
+1.12-1.32 s with 4 on this 2-core machine (whole captures, five rounds each)."""
 PARALLEL_FROM = 32
 """Fewer files than this are copied by the calling thread alone."""
 
@@ -75,14 +78,11 @@ PARALLEL_FROM = 32
 class Copier:
     """Copies files into a store's blobs, reusing hashes of files seen unchanged before.
 
-    Many files are copied by a few threads (`COPY_THREADS`): creating a file waits on
-    the file system's journal, 25 us to 1 ms a file here depending on recent
-    deletions, and the waits and the hashing (both without the GIL) then overlap: a
-    capture of 10,000 files of 100 KiB took 3.9 s against 6.2 s with one thread
-    (medians of six interleaved rounds, with file creation slow), and about the same
-    when creation was fast. A big file is copied by the kernel while its thread hashes
-    it. `scans` are the `find`s started for input folders at the failure
-    (`replay.capture.scan`), by folder.
+    Many files are copied by a few threads (`COPY_THREADS`), each appending the small
+    ones to its own pack (`replay.packs`), so that reading, hashing (without the GIL)
+    and writing overlap and no file is created per input file. A big file is copied by
+    the kernel while its thread hashes it. `scans` are the `find`s started for input
+    folders at the failure (`replay.capture.scan`), by folder.
     """
 
     def __init__(self, store: LocalStore, scans: dict[str, FolderScan] | None = None) -> None:
@@ -119,36 +119,46 @@ class Copier:
 
     def _copy(self, paths: list[str]) -> list[tuple[str, int]]:
         """(hash, size) of each of `paths`, copied into the store; the first error, if
-        any, is raised once the other threads have stopped."""
+        any, is raised once the other threads have stopped. Many files go into one pack
+        per thread (`replay.packs`), named only once every thread is done."""
         if len(paths) < PARALLEL_FROM:
             return [self.store.add_file(p) for p in paths]
         from replay.threads import Worker
 
         results: list[tuple[str, int]] = [("", 0)] * len(paths)
         errors: list[BaseException] = []
+        packs: list[PackWriter] = []
         turns = iter(range(len(paths)))  # next() on it is atomic under the GIL
 
         def work() -> None:
+            pack = self.store.new_pack()
+            packs.append(pack)
             for i in turns:
                 if errors:
                     return
                 try:
-                    results[i] = self.store.add_file(paths[i])
+                    results[i] = self.store.add_file(paths[i], pack)
                 except BaseException as exc:
                     errors.append(exc)
                     return
 
         workers: list[Worker] = []
         try:
-            for _ in range(COPY_THREADS - 1):  # the calling thread is the last copier
-                workers.append(Worker(work))
-        except RuntimeError:  # no more threads to be had: fewer copy the rest
-            pass
-        work()
-        for worker in workers:
-            worker.join()
-        if errors:
-            raise errors[0]
+            try:
+                for _ in range(COPY_THREADS - 1):  # the calling thread is the last copier
+                    workers.append(Worker(work))
+            except RuntimeError:  # no more threads to be had: fewer copy the rest
+                pass
+            work()
+            for worker in workers:
+                worker.join()
+            if errors:
+                raise errors[0]
+            for pack in packs:
+                pack.close()
+        finally:
+            for pack in packs:
+                pack.discard()
         return results
 
     def recalled(self, folder: str, fingerprint: str | None = None) -> tuple[str, Listing] | None:

@@ -1,6 +1,7 @@
 """A capture store on an SFTP server, laid out exactly like `replay.store.LocalStore`.
 
     <root>/blobs/ab/<sha256>          content-addressed, read-only once in place
+    <root>/packs/<16 hex>.pack        many small blobs in one file (`replay.packs`)
     <root>/captures/<id>/manifest.json
     <root>/tmp/                       uploads in progress; never read as a capture
 
@@ -11,17 +12,23 @@ manifest is written into a fresh `tmp/cap-<id>-<random>/` folder that is then re
 blob it names is in place. A reader listing `captures/` on that server never sees a
 capture that is not whole.
 
+A capture agent writes small blobs into packs, so a fetch reads a blob from its pack
+when one lists it, in place (a job's store may be read-only); a push writes only blob
+files.
+
 This is the SFTP side of the seam in `replay.remote.transfer`: a `CaptureSource` for
 fetch, and the destination of push. Every network error leaves as a `RemoteError`.
 """
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import secrets
 from collections.abc import Iterable, Iterator
 
-from replay.errors import ReplayError, StoreError
+from replay.errors import ReplayError, StoreError, UntrustedCaptureError
+from replay.packs import TRAILER, is_pack_name, parse_table, table_span
 from replay.remote.errors import RemotePathMissing
 from replay.remote.options import SSHOptions
 from replay.remote.sftp import SFTPClient
@@ -116,19 +123,87 @@ class SFTPStore:
         return {i: sink.value() for i, sink in sinks.items()}
 
     def pull(self, blobs: Iterable[IncomingBlob]) -> dict[str, ReplayError]:
-        """Download each blob from its offset into its sink; return the failures by hash."""
+        """Download each blob from its offset into its sink; return the failures by hash.
+
+        A blob one of the store's packs lists is read from that pack, any other from its
+        file in `blobs/`: which blobs a job packed is only known from the packs' tables,
+        and listing them is cheaper than looking for each blob's file first. The tables
+        are read once, before the first download, and not at all when no blob is asked
+        for. Either way the blob itself checks the size and hash of what arrives, so a
+        pack that lies about a blob fails that blob and never stores wrong bytes.
+        """
+        pending = iter(blobs)
+        first = next(pending, None)
+        if first is None:
+            return {}
+        packed = self._packed()
         started: list[tuple[str, Download]] = []
 
         def downloads() -> Iterator[Download]:
-            for blob in blobs:
-                job = Download(
-                    self.blob_path(blob.digest), blob, offset=blob.offset, size=blob.size
-                )
+            for blob in itertools.chain([first], pending):
+                where = packed.get(blob.digest)
+                if where is None:
+                    path = self.blob_path(blob.digest)
+                    job = Download(path, blob, offset=blob.offset, size=blob.size)
+                else:
+                    path, start, size = where
+                    sink = _InPack(blob, start)
+                    job = Download(path, sink, offset=start + blob.offset, size=start + size)
                 started.append((blob.digest, job))
                 yield job
 
         self.sftp.run(downloads())
         return {digest: job.error for digest, job in started if job.error is not None}
+
+    def _packed(self) -> dict[str, tuple[str, int, int]]:
+        """Where each packed blob is: (pack path, offset, size), from the packs' trailers
+        and then their entry tables, each read in one pipelined batch. As in
+        `replay.store.LocalStore`, a pack that cannot be read or is not whole holds
+        nothing, and the first pack (by name) listing a blob is the one read."""
+        try:
+            listing = listdir(self.sftp, self._path("packs"))
+        except RemotePathMissing:
+            return {}
+        sizes = {
+            self._path("packs", name): attrs.size
+            for name, attrs in sorted(listing.items())
+            if is_pack_name(name) and attrs.is_file and attrs.size is not None
+        }
+        tails = self._read_spans(
+            {p: (max(0, size - TRAILER.size), TRAILER.size) for p, size in sizes.items()}
+        )
+        spans: dict[str, tuple[int, int]] = {}
+        for path, tail in tails.items():
+            try:
+                spans[path] = table_span(tail, sizes[path], path)
+            except UntrustedCaptureError:
+                continue
+        found: dict[str, tuple[str, int, int]] = {}
+        for path, table in self._read_spans(spans).items():
+            try:
+                entries = parse_table(table, spans[path][0], path)
+            except UntrustedCaptureError:
+                continue
+            for digest, (offset, size) in entries.items():
+                found.setdefault(digest, (path, offset, size))
+        return found
+
+    def _read_spans(self, spans: dict[str, tuple[int, int]]) -> dict[str, bytes]:
+        """The `length` bytes at `offset` of each remote file (`spans` maps its path to
+        (offset, length)), read pipelined; a file whose read failed or came up short is
+        left out."""
+        sinks = {path: BytesSink(length) for path, (_, length) in spans.items()}
+        jobs = [
+            Download(path, sinks[path], offset=offset, size=offset + length)
+            for path, (offset, length) in spans.items()
+        ]
+        self.sftp.run(jobs)
+        failed = {job.path for job in jobs if job.error is not None}
+        return {
+            path: sink.value()
+            for path, sink in sinks.items()
+            if path not in failed and sink.size == spans[path][1]
+        }
 
     # -- writing: the destination of a push ----------------------------------------------
     def ensure(self) -> None:
@@ -219,3 +294,21 @@ class SFTPStore:
             rmdir(self.sftp, folder)
         except ReplayError:
             pass
+
+
+class _InPack:
+    """The sink of a blob downloaded from its pack: `Download` reports where the data
+    ended as an offset in the pack, and the blob expects one in itself (which it checks
+    against its size)."""
+
+    def __init__(self, blob: IncomingBlob, start: int) -> None:
+        self.blob, self.start = blob, start
+
+    def write(self, data: memoryview) -> None:
+        self.blob.write(data)
+
+    def finish(self, end: int) -> None:
+        self.blob.finish(end - self.start)
+
+    def close(self) -> None:
+        self.blob.close()

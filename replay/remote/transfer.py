@@ -486,9 +486,9 @@ def _push_blobs(
 
 
 def _local_size(store: LocalStore, digest: str) -> int:
-    try:
-        return store.blob_path(digest).stat().st_size
-    except FileNotFoundError:
+    size = store.blob_size(digest)
+    if size is None:
         raise UntrustedCaptureError(
             f"blob {digest[:12]}… is missing from {store.root}; run 'replay verify'"
-        ) from None
+        )
+    return size
