@@ -116,7 +116,12 @@ def copy_and_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> t
         return copy_opened_and_hash(fsrc, dst)
 
 
-def copy_opened_and_hash(fsrc: BinaryIO, dst: str | os.PathLike[str]) -> tuple[str, int]:
+class FileChanged(OSError):
+    """A file is not as it was listed or opened: replaced, or resized while copied."""
+
+
+def copy_opened_and_hash(fsrc: BinaryIO, dst: str | os.PathLike[str],
+                         name: str | None = None) -> tuple[str, int]:
     """Copy the open file `fsrc` to the new file `dst` and return (sha256, size) of what
     was copied. Callers that checked what they opened pass it on, not its path again.
 
@@ -126,7 +131,8 @@ def copy_opened_and_hash(fsrc: BinaryIO, dst: str | os.PathLike[str]) -> tuple[s
     blob bytes other than its hash says, and a source truncated meanwhile cannot kill the
     process (touching a mapped page past a file's end raises SIGBUS; `dst` is the agent's
     own file). The size is taken from `fstat` before copying; a file that grows is copied
-    up to that size, one that shrinks is an OSError.
+    up to that size, one that shrinks is `FileChanged`. `name`: the file's, for that
+    error, when `fsrc` was opened from a descriptor.
     """
     from replay.threads import Worker
 
@@ -148,7 +154,7 @@ def copy_opened_and_hash(fsrc: BinaryIO, dst: str | os.PathLike[str]) -> tuple[s
         if copied.error is not None:
             raise copied.error
         if copied.done != size:
-            raise OSError(f"{fsrc.name!r} shrank while it was copied")
+            raise FileChanged(f"{name or fsrc.name!r} shrank while it was copied")
     return digest, size
 
 

@@ -30,7 +30,7 @@ from _thread import allocate_lock as Lock
 from replay import document
 from replay.document import HEX_DIGITS, is_capture_id, is_hash
 from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
-from replay.hashing import SMALL, copy_opened_and_hash, hash_bytes, hash_file
+from replay.hashing import SMALL, FileChanged, copy_opened_and_hash, hash_bytes, hash_file
 
 TYPE_CHECKING = False  # typing itself costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -340,14 +340,14 @@ class LocalStore:
     def add_file(self, src: str | os.PathLike[str], pack: PackWriter | None = None) -> tuple[str, int]:
         """Copy a regular file into the store as a blob, into `pack` if it is small;
         return (hash, size). Opened without blocking: a file replaced by a FIFO since it
-        was listed is refused (OSError) rather than waited on. A small file costs four
-        system calls (a file object reading it costs seven), which over 10,000 files is
-        ~10 % of the copy."""
+        was listed is refused (`FileChanged`) rather than waited on. A small file costs
+        four system calls (a file object reading it costs seven), which over 10,000 files
+        is ~10 % of the copy."""
         fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise OSError(f"{os.fspath(src)!r} is no longer a regular file")
+                raise FileChanged(f"{os.fspath(src)!r} is no longer a regular file")
             if st.st_size <= SMALL:
                 data = _read_whole(fd, st.st_size)
                 if pack is not None and len(data) <= SMALL:  # not if it grew past since
@@ -356,7 +356,7 @@ class LocalStore:
             tmp = self._tmp_file()
             try:
                 with open(fd, "rb", buffering=0, closefd=False) as f:
-                    digest, size = copy_opened_and_hash(f, tmp)
+                    digest, size = copy_opened_and_hash(f, tmp, os.fspath(src))
                 self._place(tmp, digest)
             finally:
                 _unlink_quietly(tmp)

@@ -380,6 +380,36 @@ def test_a_file_grown_since_find_listed_it_counts_at_its_new_size(folder, store)
     assert {f["path"]: f["size"] for f in item["files"]}["top.txt"] == 4096
 
 
+def test_after_a_file_changed_since_find_only_it_is_copied_again(folder, store, monkeypatch):
+    """The walk that follows reuses the copies made of the files `find` listed right."""
+    grown = folder / "part" / "f05.csv"
+    calls: list[str] = []
+    real = store.add_file
+    monkeypatch.setattr(store, "add_file", lambda path, pack=None: calls.append(path) or real(path, pack))
+    item = _listed_then(folder, store, lambda: grown.write_text("id,value\n5,25\n" * 3))
+    assert {f["path"]: f["size"] for f in json.loads(item["files"].text)}["part/f05.csv"] == 42
+    assert len(calls) == 41 + 1 and calls.count(str(grown)) == 2
+    for ref in json.loads(item["files"].text):
+        assert store.read_blob(ref["sha256"]) == (folder / ref["path"]).read_bytes()
+
+
+def test_a_file_that_cannot_be_read_fails_the_folder_without_a_second_copy(folder, store, monkeypatch):
+    """Not a change since `find`: walking and copying again would fail the same way."""
+    calls: list[str] = []
+    real = store.add_file
+
+    def add_file(path, pack=None):
+        calls.append(path)
+        if path.endswith("f05.csv"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, pack)
+
+    monkeypatch.setattr(store, "add_file", add_file)
+    with pytest.raises(PermissionError):
+        _listed_then(folder, store, lambda: None)
+    assert len(calls) <= 41 and len(set(calls)) == len(calls)
+
+
 def test_a_file_turned_into_a_fifo_since_find_listed_it_does_not_hang(folder, store):
     def swap() -> None:
         (folder / "top.txt").unlink()

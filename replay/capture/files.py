@@ -16,7 +16,7 @@ from replay.capture.failure import is_library_file
 from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, fingerprint, records_of
 from replay.document import Encoded, dumps, is_text, loads
 from replay.errors import UntrustedCaptureError
-from replay.hashing import hash_bytes
+from replay.hashing import FileChanged, hash_bytes
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -88,7 +88,9 @@ class Copier:
     def __init__(self, store: LocalStore, scans: dict[str, FolderScan] | None = None) -> None:
         self.store = store
         self.scans = scans or {}
-        self.remembered: list[tuple[str, Stat, str]] = []
+        self.remembered: dict[str, tuple[Stat, str]] = {}
+        """The stat and hash of each file this capture copied, until `flush`: a folder
+        listed again (`FolderChanged`) reuses them for its files that stat the same."""
         self.listings: list[tuple[str, str, str, str, str, int, int]] = []
         self.held: set[str] = set()
         """Blobs this capture wrote or found in the store, until `flush`: its publication
@@ -96,6 +98,11 @@ class Copier:
 
     def _known(self, items: list[tuple[str, Stat]]) -> dict[str, str]:
         cached = self.store.index().cached_hashes(items)
+        if self.remembered:
+            for path, st in items:
+                mine = self.remembered.get(path)
+                if mine is not None and _facts(mine[0]) == _facts(st):
+                    cached[path] = mine[1]
         held = self.store.present(set(cached.values()))
         self.held |= held
         return {p: h for p, h in cached.items() if h in held}
@@ -105,16 +112,22 @@ class Copier:
 
     def many(self, items: list[tuple[str, Stat]], as_listed: bool = False) -> list[tuple[str, int]]:
         """(hash, size) of each file, copied unless its hash is remembered. `as_listed`:
-        raise `FolderChanged` (remembering nothing) unless every file copied had the
-        size it was listed with."""
+        raise `FolderChanged` unless every file copied had the size it was listed with
+        (remembering the files that had)."""
         known = self._known(items)
         todo = [(p, st) for p, st in items if p not in known]
         copied = self._copy([p for p, _ in todo])
-        if as_listed and any(size != st.st_size for (_, size), (_, st) in zip(copied, todo)):
-            raise FolderChanged(todo[0][0])
-        fresh = dict(zip((p for p, _ in todo), copied))
         self.held.update(digest for digest, _ in copied)
-        self.remembered.extend((p, st, fresh[p][0]) for p, st in todo)
+        fresh = dict(zip((p for p, _ in todo), copied))
+        changed = None
+        for p, st in todo:
+            digest, size = fresh[p]
+            if size == st.st_size:
+                self.remembered[p] = (st, digest)
+            elif changed is None:
+                changed = p
+        if as_listed and changed is not None:
+            raise FolderChanged(changed)
         return [(known[p], st.st_size) if p in known else fresh[p] for p, st in items]
 
     def _copy(self, paths: list[str]) -> list[tuple[str, int]]:
@@ -199,7 +212,7 @@ class Copier:
         return made
 
     def flush(self) -> None:
-        self.store.index().remember(self.remembered, self.listings)
+        self.store.index().remember([(p, st, h) for p, (st, h) in self.remembered.items()], self.listings)
         self.remembered.clear()
         self.listings.clear()
         self.held.clear()  # the next capture looks again: a job's Copier may live for hours
@@ -287,8 +300,8 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
             left = budget.left
             try:
                 return _copy_folder(path, how, copier, budget, listed, scanned, as_listed=True)
-            except OSError:  # a file changed or went since `find` listed it: walk now
-                budget.left = left
+            except (FileChanged, FileNotFoundError):  # since `find` listed it: walk now
+                budget.left = left  # (the files copied as listed are not copied again)
     files = walk_files(path, MAX_INPUT_FILES)
     # The records are remembered under the fingerprint of the very listing they come
     # from, never under another's: after a walk, not under the scan's (a file added
@@ -308,7 +321,7 @@ def _copy_folder(path: str, how: str, copier: Copier, budget: Budget, files: lis
                  fingerprint: str, kept: Listing | None = None, as_listed: bool = False) -> dict[str, Any]:
     """The record of folder `path` holding `files`, which have `fingerprint`: whole
     (`kept`, the listing remembered at that fingerprint, else copied) if the budget
-    takes it all, else the files that fit. `as_listed`: raise OSError unless every
+    takes it all, else the files that fit. `as_listed`: raise `FolderChanged` unless every
     file is copied at its listed size."""
     sizes = [s.st_size for _, s in files]
     if files and budget.take_all(sum(sizes), max(sizes)):
@@ -326,8 +339,13 @@ def _copy_folder(path: str, how: str, copier: Copier, budget: Budget, files: lis
             "copied": len(chosen) == len(files), "files": refs}
 
 
-class FolderChanged(OSError):
+class FolderChanged(FileChanged):
     """A file was copied at another size than it was listed with (it changed since)."""
+
+
+def _facts(st: Stat) -> tuple[int, int, int, int, int]:
+    """What a file's hash is remembered by (as the index keeps it)."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _whole_folder(path: str, how: str, listing: Listing) -> dict[str, Any]:
