@@ -34,7 +34,7 @@ from replay.hashing import SMALL, FileChanged, copy_opened_and_hash, hash_bytes,
 
 TYPE_CHECKING = False  # typing itself costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Iterator, Sequence
     from pathlib import Path
     from typing import Any, BinaryIO
 
@@ -141,9 +141,10 @@ class LocalStore:
         self._index: Index | None = None
         self._shards: set[str] = set()
         self._pack_entries: dict[str, dict[str, tuple[int, int]]] = {}
-        """The entries of each pack read so far, by name: packs never change."""
-        self._packs_listed: tuple[str, ...] = ()
-        self._packs_whole: list[tuple[str, dict[str, tuple[int, int]]]] = []
+        """The entries of each pack read so far, by name (packs never change), none for
+        a pack that is not whole."""
+        self._pack_times: dict[str, int] = {}
+        """When each pack seen so far was written, by name."""
 
     def __repr__(self) -> str:
         return f"LocalStore({self.folder!r})"
@@ -205,30 +206,39 @@ class LocalStore:
     def has_blob(self, digest: str) -> bool:
         return os.path.isfile(self._blob_file(digest)) or self._where_packed(digest) is not None
 
-    def _packs_read(self) -> list[tuple[str, dict[str, tuple[int, int]]]]:
-        """Each whole pack's path and entries, by name. A pack that is not whole holds
-        nothing (`replay.packs` says why it is read as untrusted)."""
+    def _packs_newest_first(self) -> Iterator[tuple[str, dict[str, tuple[int, int]]]]:
+        """Each whole pack's path and entries, the newest first, its entry table read
+        when first reached: a capture looks for the blobs it or the one before it just
+        wrote, and need not read the tables of every pack a store has gathered. A pack
+        that is not whole holds nothing (`replay.packs` says why it is read as
+        untrusted)."""
         try:
-            names = tuple(sorted(os.listdir(self._packs)))
+            names = os.listdir(self._packs)
         except OSError:
-            return []
-        if names != self._packs_listed:
-            from replay import packs
+            return
+        from replay import packs
 
-            for name in names:
-                if name not in self._pack_entries and packs.is_pack_name(name):
-                    try:
-                        self._pack_entries[name] = packs.read_entries(os.path.join(self._packs, name))
-                    except (OSError, UntrustedCaptureError):
-                        continue
-            self._packs_listed = names
-            self._packs_whole = [(os.path.join(self._packs, n), self._pack_entries[n])
-                                 for n in names if n in self._pack_entries]
-        return self._packs_whole
+        for name in names:
+            if name not in self._pack_times and packs.is_pack_name(name):
+                try:
+                    self._pack_times[name] = os.stat(os.path.join(self._packs, name)).st_mtime_ns
+                except OSError:
+                    continue
+        for name in sorted(self._pack_times.keys() & set(names), key=self._pack_times.__getitem__,
+                           reverse=True):
+            path = os.path.join(self._packs, name)
+            entries = self._pack_entries.get(name)
+            if entries is None:
+                try:
+                    entries = packs.read_entries(path)
+                except (OSError, UntrustedCaptureError):
+                    entries = {}
+                self._pack_entries[name] = entries
+            yield path, entries
 
     def _where_packed(self, digest: str) -> tuple[str, int, int] | None:
-        """(pack, offset, size) of a packed blob, from the first pack (by name) with it."""
-        for path, entries in self._packs_read():
+        """(pack, offset, size) of a packed blob, from the newest pack with it."""
+        for path, entries in self._packs_newest_first():
             if (where := entries.get(digest)) is not None:
                 return path, *where
         return None
@@ -257,8 +267,11 @@ class LocalStore:
         asked = set(digests)
         few = len(asked) < 512
         held = {d for d in asked if os.path.isfile(self._blob_file(d))} if few else set()
-        for _, entries in self._packs_read() if len(held) < len(asked) else ():
-            held.update(asked & entries.keys())
+        if len(held) < len(asked):
+            for _, entries in self._packs_newest_first():
+                held.update(asked & entries.keys())
+                if len(held) == len(asked):
+                    break
         if few:
             return held
         for digest in asked - held:

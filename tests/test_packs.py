@@ -258,3 +258,21 @@ def test_a_store_made_before_packs_reads_and_gets_them(store):
     assert store.present({digest, sha(b"other")}) == {digest} and store.check_blob(digest) is None
     packed(store, CONTENTS)  # the folder is made for the first pack
     assert store.has_blob(sha(CONTENTS[1]))
+
+
+def test_blobs_are_looked_for_in_the_newest_packs_first(store, monkeypatch):
+    """A store gathers packs; a capture asking for what it just packed reads only the
+    newest pack's table."""
+    old = packed(store, [b"old one", b"old two"])
+    os.utime(old, ns=(1, 1))
+    writer = store.new_pack()
+    new_digests = {writer.add(b"new one"), writer.add(b"new two")}
+    writer.close()
+    read: list[str] = []
+    real = packs.read_entries
+    monkeypatch.setattr(packs, "read_entries", lambda path: read.append(path) or real(path))
+    fresh = LocalStore(store.root)
+    assert fresh.present(new_digests) == new_digests
+    assert len(read) == 1 and read[0] != str(old)
+    assert fresh.present({sha(b"old one")} | new_digests) == {sha(b"old one")} | new_digests
+    assert len(read) == 2  # the older pack only once it was needed, and each table once

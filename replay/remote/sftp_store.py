@@ -157,9 +157,10 @@ class SFTPStore:
 
     def _packed(self) -> dict[str, tuple[str, int, int]]:
         """Where each packed blob is: (pack path, offset, size), from the packs' trailers
-        and then their entry tables, each read in one pipelined batch. As in
+        and then their entry tables, each read in one pipelined batch (all of them: a
+        round trip per pack would cost more than the tables). As in
         `replay.store.LocalStore`, a pack that cannot be read or is not whole holds
-        nothing, and the first pack (by name) listing a blob is the one read."""
+        nothing; of packs listing the same blob, the first by name is read."""
         try:
             listing = listdir(self.sftp, self._path("packs"))
         except RemotePathMissing:
