@@ -17,6 +17,8 @@ try:  # the C encoder and parser `json` uses, without `json`, whose import loads
     # (~15 ms of a failing job's capture)
     from _json import encode_basestring_ascii, make_encoder, make_scanner
 except ImportError:  # pragma: no cover - an interpreter without the accelerator
+    from json.encoder import py_encode_basestring_ascii as encode_basestring_ascii
+
     make_encoder = make_scanner = None
 
 SCHEMA_VERSION = 1

@@ -519,3 +519,18 @@ def test_a_file_changed_before_its_copy_is_recorded_as_copied(folder, store, mon
     top = records["top.txt"]
     assert top["size"] == 500 == store.blob_size(top["sha256"])
     assert item["size"] == sum(f["size"] for f in item["files"])
+
+
+def test_a_listing_is_written_as_its_records_would_be():
+    """`Copier.listing` formats its records' JSON directly: the same text `dumps` makes."""
+    from replay.capture.files import _file_ref, _listing_text
+    from replay.document import dumps
+
+    root = "/data/in"
+    names = ["a.csv", 'quote"d.csv', "back\\slash", "tab\tand\nnewline", "caf\u00e9/\u65e5\u672c.txt",
+             "emoji \U0001f600", "ctrl\x01"]
+    paths = [f"{root}/{name}" for name in names] + ["/elsewhere/x.csv"]
+    hashes = [(f"{i:064x}", i * 1000) for i in range(len(paths))]
+    text = _listing_text(root, paths, hashes)
+    assert text == dumps([_file_ref(root, p, size, d) for p, (d, size) in zip(paths, hashes)])
+    assert [r["path"] for r in json.loads(text)] == [*names, "../../elsewhere/x.csv"]

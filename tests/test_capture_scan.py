@@ -12,7 +12,7 @@ import pytest
 
 from replay.capture.agent import Agent, StepInfo
 from replay.capture.options import CaptureOptions
-from replay.capture.scan import MAX_SCANS, FolderScan
+from replay.capture.scan import MAX_SCANS, FolderScan, _ns, _time
 from replay.document import Encoded, encode
 
 
@@ -148,3 +148,31 @@ def test_encoded_parts_are_spliced_into_the_manifest_text():
     assert json.loads(encode(doc)) == {"inputs": [{"files": files}, {"files": files}], "note": "\0replay-encoded-0-0"}
     with pytest.raises(TypeError):
         encode({"x": object()})
+
+
+@pytest.mark.parametrize("ns", [0, 1, -1, 999_999_999, -1_000_000_001, 1_700_000_000_123_456_789,
+                                -1_700_000_000_123_456_789])
+def test_a_time_as_find_prints_it_reads_back_exactly(ns):
+    assert _ns(_time(ns)) == ns
+
+
+@pytest.mark.parametrize("text", [b"1.23", b"abc", b"", b".1234567890", b"1x1234567890",
+                                  b"1.123456789a0", b"1.12345678900", b"1.123456789 0"])
+def test_a_time_that_find_would_not_print_is_refused(text):
+    with pytest.raises(ValueError):
+        _ns(text)
+
+
+def test_finds_records_give_the_files_as_a_walk_stats_them(folder):
+    scan = FolderScan(str(folder))
+    scan.result()
+    found = scan.files()
+    scan.close()
+    assert found is not None
+    walked = {p: os.lstat(p) for p, _ in found}
+    assert [p for p, _ in found] == sorted(walked)
+    for path, st in found:
+        real = walked[path]
+        assert (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == (
+            real.st_dev, real.st_ino, real.st_size, real.st_mtime_ns, real.st_ctime_ns)
+    assert str(folder / "sub" / "with space\nand newline.txt") in walked

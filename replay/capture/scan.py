@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import _signal  # what `signal` wraps: `signal` itself would load `enum` before the spawn
 import os
+import sys
 import time
 from operator import itemgetter
 
@@ -56,10 +57,9 @@ def _time(ns: int) -> bytes:
 
 def _ns(text: bytes) -> int:
     """The inverse of `_time`."""
-    seconds, dot, fraction = text.partition(b".")
-    if not dot or len(fraction) != 10 or not fraction.isdigit():
+    if text[-11:-10] != b"." or not text[-10:].isdigit():
         raise ValueError(f"not a find time: {text[:40]!r}")
-    return int(seconds) * 1_000_000_000 + int(fraction[:9])
+    return int(text[:-11]) * 1_000_000_000 + int(text[-10:-1])
 
 
 class FileStat:
@@ -78,6 +78,10 @@ if TYPE_CHECKING:
     """A file's facts from a Python walk or from `find`."""
 
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+"""What `os.fsdecode` decodes with, called directly (10,000 calls of it cost ~10 ms)."""
+
+
 def files_of(folder: str, records: list[bytes]) -> list[tuple[str, FileStat]]:
     """The files `records` (of `folder`) describe, by path; ValueError on a malformed one."""
     prefix = folder.rstrip(os.sep) + os.sep
@@ -86,7 +90,8 @@ def files_of(folder: str, records: list[bytes]) -> list[tuple[str, FileStat]]:
         dev, ino, size, mtime, ctime, rel = record.split(b" ", 5)
         if not rel:
             raise ValueError("a record without a path")
-        files.append((prefix + os.fsdecode(rel), FileStat(int(dev), int(ino), int(size), _ns(mtime), _ns(ctime))))
+        files.append((prefix + rel.decode(_FS_ENCODING, _FS_ERRORS),
+                      FileStat(int(dev), int(ino), int(size), _ns(mtime), _ns(ctime))))
     files.sort(key=itemgetter(0))
     return files
 
