@@ -534,3 +534,24 @@ def test_a_listing_is_written_as_its_records_would_be():
     text = _listing_text(root, paths, hashes)
     assert text == dumps([_file_ref(root, p, size, d) for p, (d, size) in zip(paths, hashes)])
     assert [r["path"] for r in json.loads(text)] == [*names, "../../elsewhere/x.csv"]
+
+
+def test_find_and_the_walk_list_a_folder_in_one_order(tmp_path):
+    """Which files of a folder over its budget are copied, and the order of its records,
+    do not depend on whether `find` or the Python walk listed it."""
+    data = tmp_path / "data"
+    for name in ("a.csv", "sub/b.csv", "sub/deeper/c.csv", "t/d.csv", "z.csv", "zz/e.csv"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("x" * 10)
+    records = {}
+    for scanned in (True, False):
+        store = LocalStore(tmp_path / f"store-{scanned}")
+        store.ensure()
+        copier = Copier(store, {str(data): FolderScan(str(data))} if scanned else {})
+        item = capture_input(str(data), "argv", copier, Budget(30, 1 << 20))  # three of six fit
+        for scan in copier.scans.values():
+            scan.close()
+        assert item is not None and item["copied"] is False
+        records[scanned] = [(f["path"], f["sha256"] is not None) for f in item["files"]]
+    assert records[True] == records[False]
+    assert [p for p, copied in records[True] if copied] == ["a.csv", "sub/b.csv", "sub/deeper/c.csv"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from replay.capture.failure import is_library_file
 from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, fingerprint, records_of
@@ -225,6 +225,7 @@ def folder_fingerprint(folder: str, files: list[tuple[str, Stat]]) -> str:
 
 
 _by_name = attrgetter("name")
+_by_path = itemgetter(0)
 
 
 def walk_files(root: str, limit: int) -> list[tuple[str, os.stat_result]]:
@@ -315,7 +316,7 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
                 return _copy_folder(path, how, copier, budget, listed, scanned, as_listed=True)
             except (FileChanged, FileNotFoundError):  # since `find` listed it: walk now
                 budget.left = left  # (the files copied as listed are not copied again)
-    files = walk_files(path, MAX_INPUT_FILES)
+    files = sorted(walk_files(path, MAX_INPUT_FILES), key=_by_path)  # as `find`'s are
     # The records are remembered under the fingerprint of the very listing they come
     # from, never under another's: after a walk, not under the scan's (a file added
     # between the two and deleted later would come back).
