@@ -229,16 +229,17 @@ def fingerprint(python: Mapping[str, str], path: Iterable[str] | None = None) ->
     for entry in sys.path if path is None else path:
         directory = entry or "."
         parts.append(entry)
-        if directory.endswith(".egg"):
-            names = [os.path.join("EGG-INFO", "PKG-INFO")]
+        if directory.endswith(".egg"):  # its metadata folder, as `_found_in` reads it
+            folders = [(os.path.join(directory, "EGG-INFO"), _HEADER_READS)]
         else:
             try:
                 names = sorted(name for name in os.listdir(directory) if _is_metadata(name))
             except OSError:
                 continue
-        for name in names:
-            folder = os.path.join(directory, name)
-            read = ("INSTALLER", "direct_url.json") if _named(name) else _HEADER_READS
+            folders = [(os.path.join(directory, name),
+                        ("INSTALLER", "direct_url.json") if _named(name) else _HEADER_READS)
+                       for name in names]
+        for folder, read in folders:
             for item in (folder, *(os.path.join(folder, f) for f in read)):
                 try:
                     st = os.stat(item)

@@ -194,3 +194,15 @@ def test_an_index_missing_a_table_gets_it_back(tmp_path: Path) -> None:
     assert LocalStore(store.root).list() == []
     with sqlite3.connect(store.root / "index.sqlite") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize("changed", ["PKG-INFO", "INSTALLER", "direct_url.json"])
+def test_a_change_to_what_is_read_of_an_egg_changes_the_fingerprint(tmp_path: Path, changed: str) -> None:
+    egg = tmp_path / "gamma-1.0-py3.11.egg"
+    (egg / "EGG-INFO").mkdir(parents=True)
+    (egg / "EGG-INFO" / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: gamma\nVersion: 1.0\n\n")
+    (egg / "EGG-INFO" / "INSTALLER").write_text("easy_install\n")
+    before = lockfile.fingerprint(PYTHON, [str(egg)])
+    assert [d["name"] for d in lockfile.scan([str(egg)])] == ["gamma"]
+    (egg / "EGG-INFO" / changed).write_text('{"url": "file:///src/gamma", "dir_info": {}}\n')
+    assert lockfile.fingerprint(PYTHON, [str(egg)]) != before
