@@ -555,3 +555,19 @@ def test_find_and_the_walk_list_a_folder_in_one_order(tmp_path):
         records[scanned] = [(f["path"], f["sha256"] is not None) for f in item["files"]]
     assert records[True] == records[False]
     assert [p for p, copied in records[True] if copied] == ["a.csv", "sub/b.csv", "sub/deeper/c.csv"]
+
+
+def test_an_extra_source_whose_name_is_not_utf8_is_left_out_and_the_rest_remembered(tmp_path, store):
+    from replay.capture.files import capture_sources
+
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "step.py").write_text("print('step')\n")
+    odd = str(root) + os.sep + os.fsdecode(b"entr\xe9e.py")
+    Path(odd).write_text("print('odd')\n")
+    copier = Copier(store)
+    refs, truncated = capture_sources(str(root), copier, 1 << 20, 100, extra=[odd])
+    copier.flush()
+    assert [r["path"] for r in refs] == ["step.py"] and truncated is False
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        assert [row[0] for row in db.execute("SELECT path FROM filehashes")] == [str(root / "step.py")]

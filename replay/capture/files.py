@@ -396,7 +396,9 @@ def capture_sources(root: str, copier: Copier, max_bytes: int, max_files: int,
     ]
     known = {p for p, _ in picked}
     for path in extra:
-        if path not in known and path.startswith(root + os.sep) and os.path.isfile(path):
+        # Not a name no manifest could hold: the index would refuse it too, and with it
+        # every hash this capture remembers.
+        if is_text(path) and path not in known and path.startswith(root + os.sep) and os.path.isfile(path):
             st = os.stat(path)
             digest, size = copier.one(path, st)
             refs.append(_file_ref(root, path, size, digest))
