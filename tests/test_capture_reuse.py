@@ -571,3 +571,21 @@ def test_an_extra_source_whose_name_is_not_utf8_is_left_out_and_the_rest_remembe
     assert [r["path"] for r in refs] == ["step.py"] and truncated is False
     with sqlite3.connect(store.root / "index.sqlite") as db:
         assert [row[0] for row in db.execute("SELECT path FROM filehashes")] == [str(root / "step.py")]
+
+
+def test_a_publication_that_fails_still_leaves_the_copier_ready_for_the_next(folder, store):
+    """A batch job's Copier outlives a capture that could not be published: what it holds
+    is let go (the next capture looks again), and the hashes it copied are remembered."""
+    from replay.capture.writer import publish
+
+    copier = Copier(store)
+    item = capture_input(str(folder), "argv", copier, Budget(1 << 30, 1 << 30))
+    assert copier.held
+    missing = "cd" * 32
+    sections = {"status": "failed", "kind": "step", "outcome": {"exit_code": 1},
+                "step": {"name": "s", "sources": [{"path": "s.py", "size": 1, "sha256": missing}]},
+                "inputs": [item]}
+    with pytest.raises(StoreError, match="missing"):
+        publish(store, copier, sections)
+    assert copier.held == set() and not copier.remembered
+    assert fingerprints(store.root)  # the folder's listing was remembered all the same

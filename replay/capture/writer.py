@@ -193,7 +193,7 @@ def persist(agent: Agent, snap: dict[str, Any], scans: dict[str, FolderScan]) ->
 
 
 def publish(store: LocalStore, copier: Copier, sections: dict[str, Any]) -> str:
-    """Publish `sections` (a manifest but for `id` and `created`) atomically, then
+    """Publish `sections` (a manifest but for `id` and `created`) atomically, and
     remember the hashes of the files copied for it; return its id.
 
     Written as plain JSON: pydantic's first model would cost the job 100-300 ms, and
@@ -206,8 +206,10 @@ def publish(store: LocalStore, copier: Copier, sections: dict[str, Any]) -> str:
                 for c in sections.get("upstream", [])]
     doc = {"schema_version": SCHEMA_VERSION, "id": capture_id, "created": _now(),
            **sections, "upstream": upstream}
-    store.publish_document(doc, held=copier.held)
-    copier.flush()
+    try:
+        store.publish_document(doc, held=copier.held)
+    finally:  # the blobs copied are in the store either way; a batch's Copier goes on
+        copier.flush()
     return capture_id
 
 
