@@ -245,16 +245,26 @@ def _shape_spans(data: bytes) -> Iterator[Span]:
 
 
 def _jwt_at(data: bytes, pos: int, run: bytes) -> Span | None:
-    """A JWT touching this run; its header may be a shorter run before the first dot."""
+    """A JWT touching this run. The run may be its signature, and its header and payload
+    shorter runs before it, each ending at a dot: a small header and payload encode in
+    fewer than 32 characters (`{"alg":"HS256"}` in 20)."""
     at = run.find(b"eyJ")
-    if at < 0:
+    if at < 0 and not (pos and data[pos - 1] == 0x2E):
         return None
-    start = pos + at
-    if start and data[start - 1] == 0x2E:  # '.': a payload; look for its header
+    starts = [pos + at if at >= 0 else pos]
+    for _ in range(2):  # '.': a payload or a signature; look for what comes before it
+        start = starts[-1]
+        if not (start and data[start - 1] == 0x2E):
+            break
         head = data.rfind(b"eyJ", max(0, start - 4096), start - 1)
-        start = head if head >= 0 else start
-    m = _JWT.pattern.match(data, start)
-    return (m.start(), m.end(), "jwt", REDACTED) if m else None
+        if head < 0:
+            break
+        starts.append(head)
+    for start in reversed(starts):  # the earliest that reads as a JWT reaching this run
+        m = _JWT.pattern.match(data, start)
+        if m and m.end() > pos:
+            return m.start(), m.end(), "jwt", REDACTED
+    return None
 
 
 def _pattern_spans(data: bytes) -> Iterator[Span]:

@@ -379,3 +379,18 @@ def test_a_secret_is_hunted_url_quoted_as_urllib_quotes_it() -> None:
     assert url_quoted("a\udcffb") == "a%FFb"
     env = {"DB_PASSWORD": "s3cr\udcff t"}
     assert Redactor(env).redact_text("postgres://u:s3cr%FF%20t@db/x") == "postgres://u:<redacted:DB_PASSWORD>@db/x"
+
+
+SHORT_HEADER = "eyJhbGciOiJIUzI1NiJ9"  # {"alg":"HS256"}: shorter than a run of 32
+SHORT_PAYLOAD = "eyJzdWIiOiIxIn0"  # {"sub":"1"}
+SIGNATURE = "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+
+
+@pytest.mark.parametrize("payload", [SHORT_PAYLOAD, JWT.split(".")[1]])
+@pytest.mark.parametrize("around", ["{} done", "Bearer {}", "x.{}", "{}.", "token='{}'"])
+def test_a_jwt_with_a_short_header_is_redacted_whole(payload: str, around: str) -> None:
+    token = f"{SHORT_HEADER}.{payload}.{SIGNATURE}"
+    out = Redactor({}).redact_text(around.format(token))
+    assert out == around.format(REDACTED)
+    for part in (SHORT_HEADER, payload, SIGNATURE):
+        assert part not in out
