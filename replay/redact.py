@@ -261,7 +261,7 @@ def _jwt_at(data: bytes, pos: int, run: bytes) -> Span | None:
             break
         starts.append(head)
     for start in reversed(starts):  # the earliest that reads as a JWT reaching this run
-        m = _JWT.pattern.match(data, start)
+        m = _JWT.pattern.match(data, start) if data.startswith(b"eyJ", start) else None
         if m and m.end() > pos:
             return m.start(), m.end(), "jwt", REDACTED
     return None

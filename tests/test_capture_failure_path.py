@@ -246,7 +246,9 @@ def test_a_second_failing_capture_loads_only_what_it_needs(plain_folder: Path) -
     if sys.version_info < (3, 13):
         heavy += ("traceback", "linecache", "tokenize", "ast")
     env = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin", "HOME": str(plain_folder),
-           "REPLAY_STORE": str(plain_folder / "store"), "PYTHONDONTWRITEBYTECODE": "1"}
+           "REPLAY_STORE": str(plain_folder / "store"), "PYTHONDONTWRITEBYTECODE": "1",
+           # A long run after a dot (a file's extension, a digest) is no JWT to look for.
+           "MODEL_FILE": "/models/model.0123456789abcdef0123456789abcdef01234567.bin"}
     report = plain_folder / "loaded.txt"
     data = plain_folder / "data.csv"
     data.write_text("id,value\n1,2\n")
