@@ -196,7 +196,14 @@ def encode(doc: Mapping[str, Any]) -> bytes:
 
 
 def blobs(doc: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """Every blob the manifest names with its size (-1 where the manifest has none)."""
+    """Every blob the manifest names with its size (-1 where the manifest has none), by
+    hash."""
+    return sorted(blob_sizes(doc).items())
+
+
+def blob_sizes(doc: Mapping[str, Any]) -> dict[str, int]:
+    """The size of every blob the manifest names (-1 where it has none), unsorted: a
+    publication needs only the hashes (sorting 10,000 cost it ~5 ms)."""
     found: dict[str, int] = {}
 
     def add_files(files: Iterable[Mapping[str, Any]] | Encoded) -> None:
@@ -221,7 +228,7 @@ def blobs(doc: Mapping[str, Any]) -> list[tuple[str, int]]:
     for digest in (env.get("pylock"), env.get("requirements"), *doc.get("extra", {}).get("blobs", [])):
         if is_hash(digest):
             found.setdefault(digest, -1)
-    return sorted(found.items())
+    return found
 
 
 def summary(doc: Mapping[str, Any]) -> dict[str, Any]:

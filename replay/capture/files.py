@@ -16,7 +16,7 @@ from replay.capture.failure import is_library_file
 from replay.capture.scan import MAX_INPUT_FILES, SKIP_DIRS, fingerprint, records_of
 from replay.document import Encoded, dumps, encode_basestring_ascii, is_text, loads
 from replay.errors import UntrustedCaptureError
-from replay.hashing import FileChanged, hash_bytes
+from replay.hashing import FileChanged, digest_bytes
 
 TYPE_CHECKING = False  # typing costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class Copier:
         row = self.store.index().cached_listing(folder)
         if row is None or (fingerprint is not None and row[0] != fingerprint):
             return None
-        fingerprint, text, text_sha256, blob_text, size, largest = row
+        fingerprint, text, text_digest, blob_text, size, largest = row
         try:
             blobs = loads(blob_text)
             if not isinstance(blobs, dict) or len(self.store.present(blobs)) != len(blobs):
@@ -192,7 +192,7 @@ class Copier:
         except (ValueError, RecursionError, UntrustedCaptureError):  # a damaged row: copy afresh
             return None
         # Spliced into the manifest unparsed: what was stored must be what comes back.
-        if hash_bytes(text.encode()) != text_sha256:
+        if digest_bytes(text.encode()) != text_digest:
             return None
         self.held.update(blobs)
         return fingerprint, Listing(Encoded(text, blobs), size, largest)
@@ -206,7 +206,7 @@ class Copier:
         text = _listing_text(folder, [p for p, _ in files], hashes)
         made = Listing(Encoded(text, dict(hashes)), sum(size for _, size in hashes),
                        max(size for _, size in hashes))
-        self.listings.append((folder, fingerprint, text, hash_bytes(text.encode()),
+        self.listings.append((folder, fingerprint, text, digest_bytes(text.encode()),
                               dumps(made.files.blobs), made.size, made.largest))
         return made
 

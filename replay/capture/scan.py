@@ -114,9 +114,9 @@ def records_of(folder: str, files: list[tuple[str, Stat]]) -> list[bytes]:
 
 def fingerprint(records: list[bytes]) -> str:
     """The fingerprint of a folder with these file records (in any order)."""
-    from replay.hashing import hash_bytes  # here: the scans start before the failure path loads
+    from replay.hashing import digest_bytes  # here: the scans start before the failure path loads
 
-    return "files:" + hash_bytes(b"\0".join(sorted(records)))
+    return "files:" + digest_bytes(b"\0".join(sorted(records)))
 
 
 def _find_argv(folder: str, blocks: int) -> list[str]:
