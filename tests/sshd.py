@@ -39,10 +39,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from replay.store import LocalStore
+
 if TYPE_CHECKING:
     from replay.bundle import Manifest
     from replay.remote.options import SSHOptions
-    from replay.store import LocalStore
 
 SSHD = "/usr/sbin/sshd"
 """sshd refuses to re-exec unless started by absolute path."""
@@ -225,6 +226,18 @@ def ssh_options(sshd: SSHServer, ssh_home: Path) -> SSHOptions:
     from replay.remote.options import SSHOptions
 
     return SSHOptions(identities=(str(sshd.client_key),), known_hosts=str(sshd.known_hosts))
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> LocalStore:
+    """The store a remote job writes, which the test sshd serves (as this user, here)."""
+    return LocalStore(tmp_path / "job")
+
+
+@pytest.fixture
+def laptop(tmp_path: Path) -> LocalStore:
+    """The developer's local store, where fetches land."""
+    return LocalStore(tmp_path / "laptop")
 
 
 @pytest.fixture(scope="session")

@@ -27,15 +27,6 @@ class Interrupt(Exception):
     """Stands for a fetch killed part way."""
 
 
-@pytest.fixture
-def laptop(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "laptop")
-
-
-@pytest.fixture
-def job(tmp_path: Path) -> LocalStore:
-    """The job's store, which the test sshd serves (it runs as this user, here)."""
-    return LocalStore(tmp_path / "job")
 
 
 def packed_capture(store: LocalStore, files: dict[str, bytes]) -> Manifest:

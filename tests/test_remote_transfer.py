@@ -35,14 +35,6 @@ def main():  # type: ignore[no-untyped-def]
     return cli.main
 
 
-@pytest.fixture
-def laptop(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "laptop")
-
-
-@pytest.fixture
-def job(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "job")
 
 
 @pytest.fixture
