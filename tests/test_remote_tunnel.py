@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -93,9 +93,16 @@ def test_the_tunnel_stops_and_says_so_when_its_ssh_connection_drops(
         assert tunnel.lost
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("started", [None, _ignore_sigint], ids=["in a terminal", "as a background job"])
 def test_cli_tunnel_prints_its_port_forwards_and_stops_on_interrupt(
-    sshd: SSHServer, ssh_home: Path, echo_port: int
+    sshd: SSHServer, ssh_home: Path, echo_port: int, started: Callable[[], None] | None
 ) -> None:
+    """Ctrl-C stops it, also where it was started with SIGINT ignored, as a script's
+    background jobs are (which Python leaves as it found it)."""
     script = "import sys; from replay import cli\nsys.exit(cli.main(sys.argv[1:]))"
     tunnel = subprocess.Popen(
         [
@@ -115,6 +122,7 @@ def test_cli_tunnel_prints_its_port_forwards_and_stops_on_interrupt(
         stderr=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).parent.parent,
+        preexec_fn=started,
     )
     try:
         address = tunnel.stdout.readline().strip()  # type: ignore[union-attr]

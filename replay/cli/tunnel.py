@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     def report(event: object) -> None:
         print(event, file=sys.stderr, flush=True)
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM stop the tunnel, also when it was started where SIGINT is
+    # ignored (a background job of a script, which Python would otherwise leave as is).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     with open_tunnel(
         args.target,
         args.remote_port,
