@@ -25,16 +25,15 @@ from __future__ import annotations
 import io
 import os
 import stat
-from _thread import allocate_lock as Lock
 
-from replay import document
+from replay import document, unnamed
 from replay.document import HEX_DIGITS, is_capture_id, is_hash
 from replay.errors import CaptureNotFound, StoreError, UntrustedCaptureError
 from replay.hashing import SMALL, FileChanged, copy_opened_and_hash, hash_bytes, hash_file
 
 TYPE_CHECKING = False  # typing itself costs a failing job's capture ~5 ms
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator, Sequence
+    from collections.abc import Collection, Container, Iterator, Sequence
     from pathlib import Path
     from typing import Any, BinaryIO
 
@@ -72,18 +71,6 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-_proc: list[int] = []
-_proc_lock = Lock()
-
-
-def _proc_fd() -> int:
-    """One descriptor of /proc for the process, opened once even by racing threads."""
-    with _proc_lock:
-        if not _proc:
-            _proc.append(os.open("/proc", os.O_RDONLY | os.O_DIRECTORY))
-        return _proc[0]
 
 
 def resolve_prefix(available: list[str] | tuple[str, ...], prefix: str, where: str) -> str:
@@ -142,7 +129,7 @@ class LocalStore:
         self._shards: set[str] = set()
         self._pack_entries: dict[str, dict[str, tuple[int, int]]] = {}
         """The entries of each pack read so far, by name (packs never change), none for
-        a pack that is not whole."""
+        one that is damaged."""
         self._pack_times: dict[str, int] = {}
         """When each pack seen so far was written, by name."""
 
@@ -230,10 +217,11 @@ class LocalStore:
             entries = self._pack_entries.get(name)
             if entries is None:
                 try:
-                    entries = packs.read_entries(path)
-                except (OSError, UntrustedCaptureError):
-                    entries = {}
-                self._pack_entries[name] = entries
+                    entries = self._pack_entries[name] = packs.read_entries(path)
+                except UntrustedCaptureError:  # damaged for good: never read again
+                    entries = self._pack_entries[name] = {}
+                except OSError:  # unreadable now: perhaps not at the next look
+                    continue
             yield path, entries
 
     def _where_packed(self, digest: str) -> tuple[str, int, int] | None:
@@ -249,15 +237,36 @@ class LocalStore:
         if where is None:
             return None
         path, offset, size = where
-        with open(path, "rb", buffering=0) as f:
-            return os.pread(f.fileno(), size, offset)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:  # gone or unreadable since its table was read
+            return None
+        try:
+            return os.pread(fd, size, offset) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
-    def new_pack(self) -> PackWriter:
-        """A writer of one new pack of blobs, for one thread."""
+    def new_pack(self, held: Container[str] = ()) -> PackWriter:
+        """A writer of one new pack of blobs, for one thread; it skips those in `held`
+        (`recently_packed`)."""
         from replay.packs import PackWriter
 
-        return PackWriter(os.path.join(self._tmp, f"pack-{os.getpid()}-{os.urandom(6).hex()}"),
-                          self._packs)
+        return PackWriter(self._tmp, self._packs, held)
+
+    def recently_packed(self, limit: int = 100_000) -> set[str]:
+        """The blobs of the newest packs, about `limit` of them at most: what a new pack
+        need not hold again. A folder captured anew with other stats (made again by an
+        upstream step, checked out afresh) was most likely packed lately, and reading
+        every table would cost each capture in proportion to the store's history (~3 ms
+        per 10,000 blobs here)."""
+        found: set[str] = set()
+        for _, entries in self._packs_newest_first():
+            if len(found) >= limit:
+                break
+            found.update(entries)
+        return found
 
     def present(self, digests: Collection[str]) -> set[str]:
         """The blobs among `digests` that the store holds. A few are looked for as files
@@ -318,10 +327,8 @@ class LocalStore:
         (and if that write fails, a full disk say, the blob in place stands)."""
         digest = hash_bytes(data)
         final = self._shard(digest)
-        try:
-            proc = _proc_fd()
-            fd = os.open(self._tmp, os.O_TMPFILE | os.O_WRONLY, 0o444)
-        except (OSError, AttributeError):  # a filesystem without unnamed files, or no /proc
+        fd = unnamed.open_unnamed(self._tmp)
+        if fd is None:
             if not os.path.isfile(final):  # here a copy would cost a named file: look first
                 self._add_named(data, digest)
             return digest
@@ -329,9 +336,7 @@ class LocalStore:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd/N names the unnamed file;
-            # os.link only passes that flag when given a directory fd.
-            os.link(f"self/fd/{fd}", final, src_dir_fd=proc, follow_symlinks=True)
+            unnamed.name(fd, final)
         except FileExistsError:
             pass  # the store holds this content (an earlier capture's, or another writer's)
         except OSError:
@@ -402,12 +407,16 @@ class LocalStore:
         """A blob's bytes, from its file or its pack (read whole: packed blobs are small).
         Not checked against the hash: each reader hashes what it reads."""
         try:
-            return open(self._blob_file(digest), "rb")
+            fd = os.open(self._blob_file(digest), os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             data = self._read_packed(digest)
-        if data is None:
-            raise UntrustedCaptureError(f"blob {digest[:12]} is missing from {self.folder}")
-        return io.BytesIO(data)
+            if data is None:
+                raise UntrustedCaptureError(f"blob {digest[:12]} is missing from {self.folder}") from None
+            return io.BytesIO(data)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO put there is not waited on
+            os.close(fd)
+            raise UntrustedCaptureError(f"blob {digest[:12]} in {self.folder} is not a regular file")
+        return open(fd, "rb")
 
     def blob_size(self, digest: str) -> int | None:
         """A blob's size, None when the store lacks it."""

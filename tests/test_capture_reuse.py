@@ -617,3 +617,40 @@ def test_a_publication_that_fails_still_leaves_the_copier_ready_for_the_next(fol
         publish(store, copier, sections)
     assert copier.held == set() and not copier.remembered
     assert fingerprints(store.root)  # the folder's listing was remembered all the same
+
+
+def test_an_interrupted_copy_stops_its_threads_before_it_lets_go_of_their_packs(folder, store, monkeypatch):
+    """Ctrl-C while the calling thread waits for the others: no pack is let go of while
+    a thread still writes to it, and none is left behind."""
+    from _thread import get_ident
+
+    from replay import threads
+
+    files = walk_files(str(folder), 1000)
+    caller = get_ident()
+    real_add, real_join = store.add_file, threads.Worker.join
+    finished: list[float] = []
+
+    def add_file(path, pack):
+        if get_ident() != caller:
+            time.sleep(0.2)  # the other threads are mid-file when the caller runs out
+        digest = real_add(path, pack)
+        finished.append(time.monotonic())
+        return digest
+
+    interrupted: list[bool] = []
+
+    def join(self, timeout=-1):
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        return real_join(self, timeout)
+
+    monkeypatch.setattr(store, "add_file", add_file)
+    monkeypatch.setattr(threads.Worker, "join", join)
+    with pytest.raises(KeyboardInterrupt):
+        Copier(store).many(files)
+    returned = time.monotonic()
+    time.sleep(0.3)
+    assert interrupted and max(finished) < returned  # every thread was done by then
+    assert not list((store.root / "packs").iterdir()) and not list(store.tmp_dir.iterdir())

@@ -9,6 +9,8 @@ import os
 import shutil
 import stat
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,15 +67,91 @@ def test_present_names_packed_blobs_and_blob_files_alike(store, count):
     assert store.present(asked) == {sha(d) for d in files + in_pack}
 
 
-def test_a_pack_stays_unnamed_until_closed_and_discard_leaves_nothing(store):
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed", "temporary name"])
+def test_a_pack_is_named_only_once_closed_and_discard_leaves_nothing(store, monkeypatch, unnamed):
+    """Without a name while written (a killed writer leaves nothing), or, where the
+    filesystem has no unnamed files, under a temporary name in tmp/."""
+    if not unnamed:
+        monkeypatch.setattr(packs, "open_unnamed", lambda folder: None)
     writer = store.new_pack()
     writer.add(b"data")
-    assert not store.has_blob(sha(b"data")) and list(store.tmp_dir.iterdir())
+    assert not store.has_blob(sha(b"data"))
+    assert len(list(store.tmp_dir.iterdir())) == (0 if unnamed else 1)
     writer.discard()
     assert not list(store.tmp_dir.iterdir()) and not list((store.root / "packs").iterdir())
+    kept = store.new_pack()
+    kept.add(b"data")
+    kept.close()
+    assert store.read_blob(sha(b"data")) == b"data" and not list(store.tmp_dir.iterdir())
+    (pack,) = (store.root / "packs").iterdir()
+    assert stat.S_IMODE(pack.stat().st_mode) == 0o444
     empty = store.new_pack()
     empty.close()  # nothing was added: no pack at all
-    assert not list((store.root / "packs").iterdir())
+    assert list((store.root / "packs").iterdir()) == [pack]
+
+
+def test_a_process_killed_while_it_packs_leaves_nothing(store, tmp_path):
+    script = tmp_path / "packer.py"
+    script.write_text(
+        "import sys, time\n"
+        "from replay.store import LocalStore\n"
+        "writer = LocalStore(sys.argv[1]).new_pack()\n"
+        "writer.add(b'x' * 1000)\n"
+        "print('packing', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, str(script), str(store.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "packing\n"
+    finally:
+        child.kill()
+        child.wait(10)
+    assert not list(store.tmp_dir.iterdir()) and not list((store.root / "packs").iterdir())
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_in_place_of_a_pack_or_a_blob_is_not_waited_on(store):
+    os.mkfifo(store.root / "packs" / ("0" * 16 + ".pack"))
+    digest = sha(b"blob")
+    os.makedirs(store.blob_path(digest).parent)
+    os.mkfifo(store.blob_path(digest))
+    fresh = LocalStore(store.root)
+    assert not fresh.has_blob(sha(b"other")) and fresh.present({sha(b"other")}) == set()
+    with pytest.raises(UntrustedCaptureError, match="not a regular file"):
+        fresh.open_blob(digest)
+    assert fresh.check_blob(digest) == f"blob {digest} is missing"
+
+
+def test_a_pack_claiming_more_blobs_than_any_pack_holds_is_refused_unread(store):
+    """A sparse file can claim a table of any size; it is refused before it is read."""
+    count = packs.MAX_ENTRIES + 1
+    pack = store.root / "packs" / ("1" * 16 + ".pack")
+    with open(pack, "wb") as f:
+        f.write(packs.MAGIC)
+        f.truncate(len(packs.MAGIC) + count * packs.ENTRY.size)  # a hole: nothing written
+        f.seek(0, os.SEEK_END)
+        f.write(packs.TRAILER.pack(len(packs.MAGIC), count, packs.MAGIC))
+    with pytest.raises(UntrustedCaptureError, match="over"):
+        packs.read_entries(str(pack))
+    assert not LocalStore(store.root).has_blob(sha(b"anything"))
+
+
+def test_content_packed_lately_is_not_packed_again(store, tmp_path):
+    """A folder made again with the same content (other stats, another path) costs no
+    second copy of its bytes."""
+    from replay.capture.files import PARALLEL_FROM, Copier, walk_files
+
+    for name in ("first", "again"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(PARALLEL_FROM + 8):
+            (folder / f"part-{i}.csv").write_text(f"id\n{i}\n")
+    first = Copier(store).many(walk_files(str(tmp_path / "first"), 1000))
+    packed_once = sorted(p.name for p in (store.root / "packs").iterdir())
+    again = Copier(store).many(walk_files(str(tmp_path / "again"), 1000))
+    assert again == first
+    assert sorted(p.name for p in (store.root / "packs").iterdir()) == packed_once
+    assert all(store.check_blob(digest) is None for digest, _ in again)
 
 
 def test_a_file_over_the_pack_limit_gets_its_own_blob(store, tmp_path):

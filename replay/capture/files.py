@@ -142,9 +142,10 @@ class Copier:
         errors: list[BaseException] = []
         packs: list[PackWriter] = []
         turns = iter(range(len(paths)))  # next() on it is atomic under the GIL
+        held = self.store.recently_packed()
 
         def work() -> None:
-            pack = self.store.new_pack()
+            pack = self.store.new_pack(held)
             packs.append(pack)
             for i in turns:
                 if errors:
@@ -170,6 +171,11 @@ class Copier:
             for pack in packs:
                 pack.close()
         finally:
+            # Interrupted (Ctrl-C in a join): the others stop at their next file, and
+            # their packs are let go of only once nothing writes to them.
+            errors.append(_STOPPED)
+            for worker in workers:
+                worker.join()
             for pack in packs:
                 pack.discard()
         return results
@@ -315,7 +321,7 @@ def _capture_folder(path: str, how: str, copier: Copier, budget: Budget) -> dict
             try:
                 return _copy_folder(path, how, copier, budget, listed, scanned, as_listed=True)
             except (FileChanged, FileNotFoundError):  # since `find` listed it: walk now
-                budget.left = left  # (the files copied as listed are not copied again)
+                budget.left = left  # (files copied as listed, unchanged since, are not copied again)
     files = sorted(walk_files(path, MAX_INPUT_FILES), key=_by_path)  # as `find`'s are
     # The records are remembered under the fingerprint of the very listing they come
     # from, never under another's: after a walk, not under the scan's (a file added
@@ -351,6 +357,10 @@ def _copy_folder(path: str, how: str, copier: Copier, budget: Budget, files: lis
         refs.append(_file_ref(path, p, size, digest))
     return {"path": path, "kind": "dir", "how": how, "size": sum(r["size"] for r in refs),
             "copied": len(chosen) == len(files), "files": refs}
+
+
+_STOPPED = RuntimeError("the copy was stopped")
+"""What `Copier._copy` tells its threads on its way out."""
 
 
 class FolderChanged(FileChanged):
