@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS filehashes (
 );
 CREATE TABLE IF NOT EXISTS listings (
     path TEXT PRIMARY KEY, fingerprint TEXT, files TEXT, files_digest TEXT, blobs TEXT,
-    size INTEGER, largest INTEGER
+    size INTEGER, largest INTEGER, held_in TEXT
 );
 CREATE TABLE IF NOT EXISTS environments (
     fingerprint TEXT PRIMARY KEY, distributions TEXT, pylock TEXT, requirements TEXT
@@ -60,8 +60,8 @@ CREATE TABLE IF NOT EXISTS environments (
 older version wrote differently are dropped. Version 1 dropped those of earlier versions
 (hashcache trusted a file whose mtime had been put back); version 2 added the
 environment cache; version 3 digests listings and environments with BLAKE2b
-(`replay.hashing.digest_bytes`)."""
-_VERSION = 3
+(`replay.hashing.digest_bytes`); version 4 remembers which packs hold a listing's blobs."""
+_VERSION = 4
 _TABLES = frozenset({"captures", "filehashes", "listings", "environments"})
 _ENVIRONMENTS_KEPT = 16
 
@@ -212,22 +212,27 @@ class Index:
             return {}
         return found
 
-    def cached_listing(self, folder: str) -> tuple[str, str, str, str, int, int] | None:
+    def cached_listing(self, folder: str) -> tuple[str, str, str, str, int, int, str] | None:
         """The fingerprint `folder` had, and the file records, their digest and the
-        blobs (JSON text), total size and largest file remembered for it then."""
+        blobs (JSON text), total size and largest file remembered for it then, and
+        where the blobs were held (JSON text: `Copier.listing`)."""
         try:
             row = self._db().execute(
-                "SELECT fingerprint, files, files_digest, blobs, size, largest FROM listings WHERE path = ?",
+                "SELECT fingerprint, files, files_digest, blobs, size, largest, held_in FROM listings"
+                " WHERE path = ?",
                 (folder,),
             ).fetchone()
-            return (str(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5])) if row else None
+            if row is None:
+                return None
+            return (str(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5]),
+                    str(row[6]))
         except (sqlite3.Error, TypeError, ValueError):  # a damaged row, or an unstorable name, is a miss
             return None
 
     def remember(
         self,
         hashes: list[tuple[str, os.stat_result, str]],
-        listings: list[tuple[str, str, str, str, str, int, int]],
+        listings: list[tuple[str, str, str, str, str, int, int, str]],
     ) -> None:
         """Remember file hashes and folder listings (the folder, then `cached_listing`'s
         row) in one transaction. A failure loses only the speed of the next capture."""
@@ -240,7 +245,7 @@ class Index:
                 "INSERT OR REPLACE INTO filehashes VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, h) for p, st, h in hashes],
             )
-            db.executemany("INSERT OR REPLACE INTO listings VALUES (?, ?, ?, ?, ?, ?, ?)", listings)
+            db.executemany("INSERT OR REPLACE INTO listings VALUES (?, ?, ?, ?, ?, ?, ?, ?)", listings)
             db.execute("COMMIT")
         except (sqlite3.Error, UnicodeError):  # UnicodeError: a name with undecodable bytes
             self._rollback()

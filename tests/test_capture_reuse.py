@@ -221,6 +221,46 @@ def test_a_damaged_listing_is_copied_afresh(folder, clean_env, tmp_path, store_d
     with sqlite3.connect(store_dir / "index.sqlite") as db:
         db.execute("UPDATE listings SET blobs = ?", ("[" * 100_000,))  # too deep to parse
     assert folder_input(capture(folder, clean_env, tmp_path)) == first
+    for held_in in ("not json", '[["../../elsewhere.pack"], []]', '[[], ["not a hash"]]', "[1, 2]"):
+        with sqlite3.connect(store_dir / "index.sqlite") as db:
+            db.execute("UPDATE listings SET held_in = ?", (held_in,))
+        assert folder_input(capture(folder, clean_env, tmp_path)) == first
+
+
+def test_a_second_capture_reads_no_pack_table_and_sees_a_pack_gone(folder, tmp_path, monkeypatch):
+    """Its blobs are known to be held by the packs they were in, while those are there."""
+    from replay import packs
+
+    store = LocalStore(tmp_path / "store")
+    store.ensure()
+    first = record(folder, Copier(store))
+    read: list[str] = []
+    real = packs.read_entries
+    monkeypatch.setattr(packs, "read_entries", lambda path: read.append(path) or real(path))
+    again = LocalStore(store.root)
+    copier = Copier(again)
+    assert copier.recalled(str(folder)) is not None and read == []
+    for pack in (store.root / "packs").iterdir():
+        pack.unlink()
+    assert Copier(LocalStore(store.root)).recalled(str(folder)) is None
+    assert record(folder, Copier(LocalStore(store.root)))["files"].text == first["files"].text  # afresh
+    assert all(store.check_blob(d) is None for d in first["files"].blobs)
+
+
+def test_a_blob_file_gone_from_a_small_folder_is_copied_again(tmp_path):
+    """A folder of few files is kept as blob files, each looked for at a second capture."""
+    data = tmp_path / "few"
+    data.mkdir()
+    for i in range(3):
+        (data / f"f{i}.csv").write_text(f"id\n{i}\n")
+    store = LocalStore(tmp_path / "store")
+    store.ensure()
+    first = record(data, Copier(store))
+    digest = json.loads(first["files"].text)[0]["sha256"]
+    store.blob_path(digest).unlink()
+    assert Copier(LocalStore(store.root)).recalled(str(data)) is None
+    assert record(data, Copier(LocalStore(store.root)))["files"].text == first["files"].text
+    assert store.blob_path(digest).is_file()
 
 
 def test_the_second_capture_looks_up_and_copies_nothing_per_file(folder, tmp_path, monkeypatch):
@@ -311,11 +351,12 @@ def test_an_older_index_loses_its_old_caches_once(tmp_path):
     with sqlite3.connect(store.root / "index.sqlite") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "hashcache" not in tables and {"filehashes", "listings", "environments"} <= tables
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 def test_a_version_2_index_loses_its_listings_and_environments_keeps_its_file_hashes(tmp_path):
-    """Version 3 digests listings and environments otherwise; the hashes of files stand."""
+    """Version 3 digests listings and environments otherwise, version 4 remembers where a
+    listing's blobs are; the hashes of files stand."""
     store = LocalStore(tmp_path / "store")
     store.ensure()
     with sqlite3.connect(store.root / "index.sqlite") as db:
@@ -339,7 +380,7 @@ def test_a_version_2_index_loses_its_listings_and_environments_keeps_its_file_ha
         assert db.execute("SELECT count(*) FROM environments").fetchone()[0] == 0
         assert db.execute("SELECT sha256 FROM filehashes").fetchall() == [("ab",)]
         columns = [row[1] for row in db.execute("PRAGMA table_info(listings)")]
-        assert "files_digest" in columns
+        assert "files_digest" in columns and "held_in" in columns
 
 
 def test_many_files_are_copied_by_threads_into_one_pack_each(folder, store, monkeypatch):
