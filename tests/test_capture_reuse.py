@@ -227,19 +227,22 @@ def test_a_damaged_listing_is_copied_afresh(folder, clean_env, tmp_path, store_d
         assert folder_input(capture(folder, clean_env, tmp_path)) == first
 
 
+def first_record(folder: Path, tmp_path: Path) -> tuple[LocalStore, dict]:
+    """A new store, and the record of `folder` from a first capture into it."""
+    store = LocalStore(tmp_path / "store")
+    store.ensure()
+    return store, record(folder, Copier(store))
+
+
 def test_a_second_capture_reads_no_pack_table_and_sees_a_pack_gone(folder, tmp_path, monkeypatch):
     """Its blobs are known to be held by the packs they were in, while those are there."""
     from replay import packs
 
-    store = LocalStore(tmp_path / "store")
-    store.ensure()
-    first = record(folder, Copier(store))
+    store, first = first_record(folder, tmp_path)
     read: list[str] = []
     real = packs.read_entries
     monkeypatch.setattr(packs, "read_entries", lambda path: read.append(path) or real(path))
-    again = LocalStore(store.root)
-    copier = Copier(again)
-    assert copier.recalled(str(folder)) is not None and read == []
+    assert Copier(LocalStore(store.root)).recalled(str(folder)) is not None and read == []
     for pack in (store.root / "packs").iterdir():
         pack.unlink()
     assert Copier(LocalStore(store.root)).recalled(str(folder)) is None
@@ -253,9 +256,7 @@ def test_a_blob_file_gone_from_a_small_folder_is_copied_again(tmp_path):
     data.mkdir()
     for i in range(3):
         (data / f"f{i}.csv").write_text(f"id\n{i}\n")
-    store = LocalStore(tmp_path / "store")
-    store.ensure()
-    first = record(data, Copier(store))
+    store, first = first_record(data, tmp_path)
     digest = json.loads(first["files"].text)[0]["sha256"]
     store.blob_path(digest).unlink()
     assert Copier(LocalStore(store.root)).recalled(str(data)) is None
@@ -265,9 +266,7 @@ def test_a_blob_file_gone_from_a_small_folder_is_copied_again(tmp_path):
 
 def test_the_second_capture_looks_up_and_copies_nothing_per_file(folder, tmp_path, monkeypatch):
     """In-process, to count the per-file work a reused folder skips."""
-    store = LocalStore(tmp_path / "store")
-    store.ensure()
-    first = record(folder, Copier(store))
+    store, first = first_record(folder, tmp_path)
     calls: list[int] = []
     real_many = Copier.many
     monkeypatch.setattr(Copier, "many", lambda self, items: calls.append(len(items)) or real_many(self, items))
