@@ -75,7 +75,9 @@ def import_capture(store: LocalStore, source: Path) -> str:
             raise UntrustedCaptureError(f"{source}: no manifest.json in archive")
     manifest = LocalStore.parse_manifest(payload, origin=str(source))
     capture_id = manifest.id
-    missing = [d for d, _ in manifest.blobs() if not store.has_blob(d)]
+    named = [d for d, _ in manifest.blobs()]
+    held = store.present(named)
+    missing = [d for d in named if d not in held]
     if missing:
         raise UntrustedCaptureError(f"{source}: archive lacks blob {missing[0][:12]} named by its manifest")
     store.publish_raw(capture_id, payload, manifest)

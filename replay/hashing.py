@@ -121,12 +121,6 @@ def _kernel_copy(src_fd: int, dst_fd: int, size: int, copied: _Copied) -> None:
         copied.ended = True
 
 
-def copy_and_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[str, int]:
-    """Copy the file `src` to the new file `dst`: `copy_opened_and_hash`."""
-    with open(src, "rb", buffering=0) as fsrc:
-        return copy_opened_and_hash(fsrc, dst)
-
-
 class FileChanged(OSError):
     """A file is not as it was listed or opened: replaced, or resized while copied."""
 

@@ -29,11 +29,11 @@ from operator import itemgetter
 
 from replay.errors import UntrustedCaptureError
 from replay.hashing import SMALL, hash_bytes
-from replay.unnamed import name, open_unnamed
+from replay.unnamed import name, open_unnamed, write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Container
+    from collections.abc import Callable, Container
 
 MAGIC = b"RPLYPAK1"
 ENTRY = struct.Struct("<32sQQ")
@@ -106,10 +106,13 @@ class PackWriter:
     leaves nothing. `close` names the pack in `folder`, whole; `discard` drops it. One
     writer per thread. `held`: blobs the store is known to hold, not written again."""
 
-    def __init__(self, work: str, folder: str, held: Container[str] = ()) -> None:
+    def __init__(self, work: str, folder: str, held: Container[str] = (),
+                 named: Callable[[str, dict[str, tuple[int, int]]], None] | None = None) -> None:
         self.work = work
         self.folder = folder
         self.held = held
+        self.named = named
+        """Told the path and entries of the pack once it is named."""
         self.fd = -1
         self.temporary: str | None = None
         """The pack's temporary name, where it could not be made without one."""
@@ -136,9 +139,7 @@ class PackWriter:
         self._write(MAGIC)
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
+        write_all(self.fd, data)
         self.end += len(data)
 
     def close(self) -> None:
@@ -148,7 +149,7 @@ class PackWriter:
         table = b"".join(ENTRY.pack(bytes.fromhex(d), offset, size)
                          for d, (offset, size) in self.entries.items())
         self._write(table + TRAILER.pack(self.end, len(self.entries), MAGIC))
-        os.makedirs(self.folder, exist_ok=True)  # a store made before packs were
+        os.makedirs(self.folder, exist_ok=True)  # a store whose folders were made before packs
         final = os.path.join(self.folder, os.urandom(8).hex() + SUFFIX)
         if self.temporary is None:
             name(self.fd, final)
@@ -156,6 +157,8 @@ class PackWriter:
             os.rename(self.temporary, final)
             self.temporary = None
         self.discard()  # only the descriptor is left to let go of
+        if self.named is not None:
+            self.named(final, self.entries)
 
     def discard(self) -> None:
         """Let go of the pack; one not yet named is gone with it."""

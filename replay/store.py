@@ -11,7 +11,7 @@ Layout under the store root::
 A blob is written as an unnamed file in `tmp/` and linked into place (or, where the
 filesystem has no unnamed files, written under a temporary name and renamed), so a
 half-written blob is never visible. The small files of a big folder go into packs,
-written in `tmp/` and renamed into `packs/` whole; a packed blob is read where it is.
+written the same way and named in `packs/` whole; a packed blob is read where it is.
 A capture's manifest is written to a fresh folder under `tmp/` and the folder is
 renamed to `captures/<id>`, so a reader sees a whole capture or none, whatever happens
 to the writer process. Nothing is fsynced: a sync waits for every dirty page of
@@ -132,6 +132,9 @@ class LocalStore:
         one that is damaged."""
         self._pack_times: dict[str, int] = {}
         """When each pack seen so far was written, by name."""
+        self._located: dict[str, tuple[str, int, int]] = {}
+        """Where each blob of the tables read so far is: (pack, offset, size), from the
+        newest pack with it. A look-up finds it here; only a miss lists `packs/` again."""
 
     def __repr__(self) -> str:
         return f"LocalStore({self.folder!r})"
@@ -217,28 +220,46 @@ class LocalStore:
             entries = self._pack_entries.get(name)
             if entries is None:
                 try:
-                    entries = self._pack_entries[name] = packs.read_entries(path)
+                    entries = packs.read_entries(path)
                 except UntrustedCaptureError:  # damaged for good: never read again
-                    entries = self._pack_entries[name] = {}
+                    entries = {}
                 except OSError:  # unreadable now: perhaps not at the next look
                     continue
+                self._know_pack(name, path, entries)
             yield path, entries
 
-    def _where_packed(self, digest: str) -> tuple[str, int, int] | None:
-        """(pack, offset, size) of a packed blob, from the newest pack with it."""
-        for path, entries in self._packs_newest_first():
-            if (where := entries.get(digest)) is not None:
-                return path, *where
-        return None
+    def _know_pack(self, name: str, path: str, entries: dict[str, tuple[int, int]]) -> None:
+        self._pack_entries[name] = entries
+        for digest, (offset, size) in entries.items():
+            self._located.setdefault(digest, (path, offset, size))
 
-    def where_held(self, digests: Collection[str]) -> tuple[list[str], list[str]]:
+    def _named_pack(self, path: str, entries: dict[str, tuple[int, int]]) -> None:
+        """What a PackWriter of this store has just named: known without reading it back."""
+        name = os.path.basename(path)
+        self._pack_times[name] = os.stat(path).st_mtime_ns
+        self._know_pack(name, path, dict(entries))
+
+    def _where_packed(self, digest: str) -> tuple[str, int, int] | None:
+        """(pack, offset, size) of a packed blob, from the newest pack with it when
+        first looked for."""
+        if (where := self._located.get(digest)) is not None:
+            return where
+        for _, entries in self._packs_newest_first():
+            if digest in entries:
+                break
+        return self._located.get(digest)
+
+    def where_held(self, digests: Collection[str], limit: int = 100_000) -> tuple[list[str], list[str]]:
         """The packs (by name, newest first) that hold `digests`, and those of `digests`
-        no pack holds (blob files, or missing)."""
+        none of them holds (blob files, blobs in older packs, or missing). Only tables of
+        about `limit` blobs are looked through, as for `recently_packed`."""
         remaining = set(digests)
         names: list[str] = []
+        seen = 0
         for path, entries in self._packs_newest_first():
-            if not remaining:
+            if not remaining or seen >= limit:
                 break
+            seen += len(entries)
             hit = remaining & entries.keys()
             if hit:
                 names.append(os.path.basename(path))
@@ -248,7 +269,8 @@ class LocalStore:
     def packs_held(self, names: Sequence[str]) -> bool:
         """Whether the store still has each of these packs. A pack never changes once
         named, so what it held it holds: a second capture checks a few names instead of
-        reading every table again (~15 ms for 10,000 blobs here)."""
+        reading tables again and looking up every blob in them (~15 ms for 10,000 blobs
+        here, one-off)."""
         from replay.packs import is_pack_name
 
         for name in names:
@@ -283,14 +305,14 @@ class LocalStore:
         (`recently_packed`)."""
         from replay.packs import PackWriter
 
-        return PackWriter(self._tmp, self._packs, held)
+        return PackWriter(self._tmp, self._packs, held, self._named_pack)
 
     def recently_packed(self, limit: int = 100_000) -> set[str]:
         """The blobs of the newest packs, about `limit` of them at most: what a new pack
         need not hold again. A folder captured anew with other stats (made again by an
         upstream step, checked out afresh) was most likely packed lately, and reading
         every table would cost each capture in proportion to the store's history (~3 ms
-        per 10,000 blobs here)."""
+        per 10,000 blobs here, one-off)."""
         found: set[str] = set()
         for _, entries in self._packs_newest_first():
             if len(found) >= limit:
@@ -363,9 +385,7 @@ class LocalStore:
                 self._add_named(data, digest)
             return digest
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            unnamed.write_all(fd, data)
             unnamed.name(fd, final)
         except FileExistsError:
             pass  # the store holds this content (an earlier capture's, or another writer's)
@@ -472,7 +492,7 @@ class LocalStore:
                 if actual == digest:
                     target.write_bytes(data)
             else:
-                actual = copy_opened_and_hash(f, target)[0]
+                actual = copy_opened_and_hash(f, target, self._blob_file(digest))[0]
         if actual != digest:
             target.unlink(missing_ok=True)
             raise UntrustedCaptureError(f"blob {digest[:12]} does not match its hash")

@@ -24,14 +24,21 @@ def _proc_fd() -> int:
         return _proc[0]
 
 
-def open_unnamed(folder: str, mode: int = 0o444) -> int | None:
-    """A new unnamed file in `folder`, open for writing with the permissions `mode`
-    it will have once named; None where there are none to be had."""
+def open_unnamed(folder: str) -> int | None:
+    """A new unnamed file in `folder`, open for writing, read-only once named; None
+    where there are none to be had."""
     try:
         _proc_fd()
-        return os.open(folder, os.O_TMPFILE | os.O_WRONLY, mode)
+        return os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o444)
     except (OSError, AttributeError):  # a filesystem without unnamed files, or no /proc
         return None
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of `data` to `fd` (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def name(fd: int, path: str) -> None:

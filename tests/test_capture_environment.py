@@ -202,7 +202,8 @@ def test_a_change_to_what_is_read_of_an_egg_changes_the_fingerprint(tmp_path: Pa
     (egg / "EGG-INFO").mkdir(parents=True)
     (egg / "EGG-INFO" / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: gamma\nVersion: 1.0\n\n")
     (egg / "EGG-INFO" / "INSTALLER").write_text("easy_install\n")
-    before = lockfile.fingerprint(PYTHON, [str(egg)])
-    assert [d["name"] for d in lockfile.scan([str(egg)])] == ["gamma"]
-    (egg / "EGG-INFO" / changed).write_text('{"url": "file:///src/gamma", "dir_info": {}}\n')
+    (egg / "EGG-INFO" / "direct_url.json").write_text('{"url": "file:///src/gamma", "dir_info": {}}\n')
+    before = lockfile.fingerprint(PYTHON, [str(egg)])  # every file there already: the folder
+    assert [d["name"] for d in lockfile.scan([str(egg)])] == ["gamma"]  # itself does not change
+    (egg / "EGG-INFO" / changed).write_text((egg / "EGG-INFO" / changed).read_text() + " ")
     assert lockfile.fingerprint(PYTHON, [str(egg)]) != before

@@ -81,7 +81,7 @@ def test_a_broken_stderr_leaves_the_traceback_to_be_formatted(monkeypatch) -> No
     assert show_exception(sys.__excepthook__, exc, exc.__traceback__) is None
 
 
-def test_a_transcript_kept_by_another_thread_stops_recording(monkeypatch) -> None:
+def test_a_transcript_kept_by_a_redirect_stops_recording(monkeypatch) -> None:
     """Stderr as the transcript stand-in was when the hook began, kept by someone (a
     `redirect_stderr` that restores it later), stays a plain pass-through once the
     transcript is done: what is written to it after is not recorded."""

@@ -186,12 +186,14 @@ def test_a_first_capture_lists_the_files_find_saw(folder, store):
 
 
 def test_find_s_records_give_the_walk_s_stats(folder):
+    (folder / "part" / "with space\nand newline.csv").write_text("x")
     scan = FolderScan(str(folder))
     assert scan.files() is None  # no result yet
     scan.result()
     listed = scan.files()
     walked = sorted(walk_files(str(folder), 1000))
     assert [p for p, _ in listed] == [p for p, _ in walked]
+    assert str(folder / "part" / "with space\nand newline.csv") in dict(listed)
     facts = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
     for (_, found), (_, stat) in zip(listed, walked):
         assert [getattr(found, f) for f in facts] == [getattr(stat, f) for f in facts]
@@ -657,6 +659,8 @@ def test_a_publication_that_fails_still_leaves_the_copier_ready_for_the_next(fol
         publish(store, copier, sections)
     assert copier.held == set() and not copier.remembered
     assert fingerprints(store.root)  # the folder's listing was remembered all the same
+    with sqlite3.connect(store.root / "index.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM filehashes").fetchone()[0] == 41  # and its files
 
 
 def test_an_interrupted_copy_stops_its_threads_before_it_lets_go_of_their_packs(folder, store, monkeypatch):

@@ -161,18 +161,3 @@ def test_a_time_as_find_prints_it_reads_back_exactly(ns):
 def test_a_time_that_find_would_not_print_is_refused(text):
     with pytest.raises(ValueError):
         _ns(text)
-
-
-def test_finds_records_give_the_files_as_a_walk_stats_them(folder):
-    scan = FolderScan(str(folder))
-    scan.result()
-    found = scan.files()
-    scan.close()
-    assert found is not None
-    walked = {p: os.lstat(p) for p, _ in found}
-    assert [p for p, _ in found] == sorted(walked)
-    for path, st in found:
-        real = walked[path]
-        assert (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == (
-            real.st_dev, real.st_ino, real.st_size, real.st_mtime_ns, real.st_ctime_ns)
-    assert str(folder / "sub" / "with space\nand newline.txt") in walked

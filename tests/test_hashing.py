@@ -13,6 +13,12 @@ import pytest
 from replay import hashing
 
 
+def copy_and_hash(src, dst) -> tuple[str, int]:
+    """How every caller uses it: on a file it has opened (and checked) itself."""
+    with open(src, "rb", buffering=0) as fsrc:
+        return hashing.copy_opened_and_hash(fsrc, dst)
+
+
 @pytest.mark.parametrize("size", [0, 1, 64 << 10, (1 << 20) + 1, 5 << 20])
 def test_every_path_gives_sha256(tmp_path, size: int) -> None:
     data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
@@ -21,7 +27,7 @@ def test_every_path_gives_sha256(tmp_path, size: int) -> None:
     source = tmp_path / "data.bin"
     source.write_bytes(data)
     assert hashing.hash_file(source) == (expected, size)
-    assert hashing.copy_and_hash(source, tmp_path / "copy.bin") == (expected, size)
+    assert copy_and_hash(source, tmp_path / "copy.bin") == (expected, size)
     assert (tmp_path / "copy.bin").read_bytes() == data
 
 
@@ -64,7 +70,8 @@ def copy_file_range(src, dst, count, offset_src, offset_dst):
     return n
 os.copy_file_range = copy_file_range
 try:
-    digest, size = hashing.copy_and_hash(source, copy)
+    with open(source, "rb", buffering=0) as fsrc:
+        digest, size = hashing.copy_opened_and_hash(fsrc, copy)
 except OSError as exc:
     print("OSError", exc)
 else:
@@ -93,7 +100,7 @@ def test_without_a_thread_to_spare_a_big_file_is_copied_then_hashed(tmp_path, mo
     data = bytes(range(256)) * (5 << 12)  # 5 MiB: past what is read whole
     source = tmp_path / "data.bin"
     source.write_bytes(data)
-    assert hashing.copy_and_hash(source, tmp_path / "copy.bin") == (hashlib.sha256(data).hexdigest(), len(data))
+    assert copy_and_hash(source, tmp_path / "copy.bin") == (hashlib.sha256(data).hexdigest(), len(data))
     assert (tmp_path / "copy.bin").read_bytes() == data
 
 
@@ -111,5 +118,5 @@ def test_a_copy_that_falls_back_on_sendfile_midway_is_whole(tmp_path, monkeypatc
         return real(src, dst, count, offset_src, offset_dst)
 
     monkeypatch.setattr(os, "copy_file_range", first_bite_only)
-    assert hashing.copy_and_hash(source, tmp_path / "copy.bin") == (hashlib.sha256(data).hexdigest(), len(data))
+    assert copy_and_hash(source, tmp_path / "copy.bin") == (hashlib.sha256(data).hexdigest(), len(data))
     assert (tmp_path / "copy.bin").read_bytes() == data

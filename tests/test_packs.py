@@ -354,3 +354,51 @@ def test_blobs_are_looked_for_in_the_newest_packs_first(store, monkeypatch):
     assert len(read) == 1 and read[0] != str(old)
     assert fresh.present({sha(b"old one")} | new_digests) == {sha(b"old one")} | new_digests
     assert len(read) == 2  # the older pack only once it was needed, and each table once
+
+
+def test_a_pack_unreadable_for_a_moment_is_read_at_the_next_look(store, monkeypatch):
+    """Only a damaged pack holds nothing for good; one that could not be read (too many
+    open files, say) is tried again."""
+    packed(store, CONTENTS)
+    real = packs.read_entries
+    failures = [OSError(24, "Too many open files")]
+
+    def read_entries(path):
+        if failures:
+            raise failures.pop()
+        return real(path)
+
+    monkeypatch.setattr(packs, "read_entries", read_entries)
+    fresh = LocalStore(store.root)
+    assert not fresh.has_blob(sha(CONTENTS[0]))
+    assert fresh.has_blob(sha(CONTENTS[0])) and fresh.read_blob(sha(CONTENTS[1])) == CONTENTS[1]
+
+
+def test_a_known_packed_blob_is_found_without_listing_packs_again(store, monkeypatch):
+    pack = packed(store, CONTENTS)
+    fresh = LocalStore(store.root)
+    assert fresh.has_blob(sha(CONTENTS[0]))
+    listed: list[str] = []
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: listed.append(str(path)) or real(path))
+    for data in CONTENTS:
+        assert fresh.read_blob(sha(data)) == data and fresh.blob_size(sha(data)) == len(data)
+    assert str(pack.parent) not in listed
+
+
+def test_a_capture_does_not_read_back_the_packs_it_has_just_written(store, tmp_path, monkeypatch):
+    from replay.capture.files import PARALLEL_FROM, Copier, walk_files
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(PARALLEL_FROM + 8):
+        (folder / f"part-{i}.csv").write_text(f"id\n{i}\n")
+    read: list[str] = []
+    real = packs.read_entries
+    monkeypatch.setattr(packs, "read_entries", lambda path: read.append(path) or real(path))
+    files = walk_files(str(folder), 1000)
+    copier = Copier(store)
+    copier.listing(str(folder), "files:x", files)
+    assert read == [] and list((store.root / "packs").iterdir())
+    held_in = json.loads(copier.listings[0][-1])
+    assert held_in[1] == [] and sorted(held_in[0]) == sorted(p.name for p in (store.root / "packs").iterdir())

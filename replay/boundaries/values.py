@@ -309,7 +309,6 @@ def _rebuild(value: RecordedValue, store: LocalStore, workdir: Path, label: str)
             target = (base / ref["path"]).resolve()
             if not target.is_relative_to(base.resolve()):
                 raise UntrustedCaptureError(f"{label}: recorded file {ref['path']!r} escapes its folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 store.copy_blob(str(ref["sha256"]), target)
             except UntrustedCaptureError as exc:

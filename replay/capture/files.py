@@ -198,7 +198,7 @@ class Copier:
             packs, loose = loads(held_text)
             if not (isinstance(blobs, dict) and all(map(is_hash, blobs)) and _texts(packs)
                     and _texts(loose) and self.store.packs_held(packs)
-                    and len(self.store.present(set(loose))) == len(set(loose))):
+                    and self.store.present(loose) == set(loose)):
                 return None
         except (ValueError, TypeError, RecursionError, UntrustedCaptureError):  # a damaged row
             return None
@@ -281,7 +281,7 @@ def _file_ref(root: str, path: str, size: int, digest: str | None) -> dict[str, 
 
 def _listing_text(root: str, paths: list[str], hashes: list[tuple[str, int]]) -> str:
     """The JSON of the records of `paths` (under `root`), copied with `hashes`: what
-    `dumps` writes of their `_file_ref`s, formatted directly (5x faster: ~8 ms for
+    `dumps` writes of their `_file_ref`s, formatted directly (~4x faster: ~8 ms for
     10,000 files here, against ~30)."""
     return "[" + ",".join(
         f'{{"path":{encode_basestring_ascii(_relative(root, path))},"size":{size},"sha256":"{digest}",'

@@ -11,7 +11,7 @@ from __future__ import annotations
 import reprlib
 from types import FrameType, ModuleType
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # `collections.abc` loads `collections`: ~2.5 ms of a failing job's capture
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 

@@ -33,6 +33,7 @@ from replay.errors import (
 from replay.remote.progress import ProgressCallback, TransferStats
 from replay.remote.url import is_remote
 from replay.store import LocalStore, is_capture_id, resolve_prefix
+from replay.unnamed import write_all
 
 if TYPE_CHECKING:
     from replay.bundle import Manifest
@@ -174,10 +175,8 @@ class _Incoming:
 
     def write(self, data: memoryview) -> None:
         self.hash.update(data)
-        view = data
         try:
-            while view:
-                view = view[os.write(self.fd, view) :]
+            write_all(self.fd, data)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self.meter.moved(len(data))
@@ -388,7 +387,9 @@ def _pull(
     src: CaptureSource, store: LocalStore, manifests: Iterable[Manifest], meter: _Meter
 ) -> dict[str, ReplayError]:
     """Bring every blob these captures name and the store lacks; failures by hash."""
-    needed = {d: s for m in manifests for d, s in m.blobs() if not store.has_blob(d)}
+    named = {d: s for m in manifests for d, s in m.blobs()}
+    held = store.present(named)
+    needed = {d: s for d, s in named.items() if d not in held}
     for prefix in {d[:2] for d in needed}:
         (store.blobs_dir / prefix).mkdir(exist_ok=True)
     meter.stats.files_total = len(needed)
