@@ -244,10 +244,11 @@ class LocalStore:
         first looked for."""
         if (where := self._located.get(digest)) is not None:
             return where
-        for _, entries in self._packs_newest_first():
-            if digest in entries:
-                break
-        return self._located.get(digest)
+        for path, entries in self._packs_newest_first():
+            if (entry := entries.get(digest)) is not None:
+                where = self._located[digest] = (path, *entry)
+                return where
+        return None
 
     def where_held(self, digests: Collection[str], limit: int = 100_000) -> tuple[list[str], list[str]]:
         """The packs (by name, newest first) that hold `digests`, and those of `digests`
@@ -284,21 +285,31 @@ class LocalStore:
         return True
 
     def _read_packed(self, digest: str) -> bytes | None:
-        """A packed blob's bytes (not yet checked against its hash), or None."""
-        where = self._where_packed(digest)
-        if where is None:
-            return None
-        path, offset, size = where
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError:  # gone or unreadable since its table was read
-            return None
-        try:
-            return os.pread(fd, size, offset) if stat.S_ISREG(os.fstat(fd).st_mode) else None
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
+        """A packed blob's bytes (not yet checked against its hash), or None. A pack
+        gone since its table was read is forgotten, and the blob looked for anew."""
+        for _ in range(2):
+            where = self._where_packed(digest)
+            if where is None:
+                return None
+            path, offset, size = where
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            except OSError:
+                self._forget_pack(path)
+                continue
+            try:
+                return os.pread(fd, size, offset) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+            except OSError:
+                return None
+            finally:
+                os.close(fd)
+        return None
+
+    def _forget_pack(self, path: str) -> None:
+        name = os.path.basename(path)
+        self._pack_entries.pop(name, None)
+        self._pack_times.pop(name, None)
+        self._located = {d: where for d, where in self._located.items() if where[0] != path}
 
     def new_pack(self, held: Container[str] = ()) -> PackWriter:
         """A writer of one new pack of blobs, for one thread; it skips those in `held`
